@@ -1,0 +1,31 @@
+// One build: the server/CLI bundle (and, once it exists, the extension bundle), with the
+// stdlib-only Python runtime copied beside them so dist/ is self-contained.
+import * as esbuild from 'esbuild';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: 'warning',
+};
+
+const entries = [
+  { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+];
+if (existsSync('extension/extension.ts')) {
+  entries.push({ entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] });
+}
+
+rmSync('dist/python', { recursive: true, force: true });
+mkdirSync('dist/python', { recursive: true });
+cpSync('server/python', 'dist/python', { recursive: true, filter: (src) => !src.includes('__pycache__') });
+
+if (watch) {
+  for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();
+} else {
+  await Promise.all(entries.map((e) => esbuild.build({ ...common, ...e })));
+}

@@ -1,0 +1,93 @@
+// The resolved configuration: what the loader produces after JSONC parsing, schema
+// validation, semantic checks and defaults. Everything downstream (proxy, pool, control,
+// export, extension) reads this shape, never the raw JSON.
+import type { ErrorCode } from '../errors';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Diagnostic {
+  file: string; // absolute path of the config file (or the folder when detected)
+  line: number; // 1-based
+  col: number; // 1-based
+  endLine: number;
+  endCol: number;
+  offset: number; // 0-based character offset of the start, for editors
+  length: number;
+  severity: Severity;
+  code: ErrorCode;
+  message: string; // says what is wrong and what to do
+  /** Machine-readable data a quick fix can use (e.g. the candidate pool names). */
+  data?: Record<string, unknown>;
+}
+
+export type InterfaceKind = 'wsgi' | 'asgi' | 'auto';
+
+export interface PythonPoolConfig {
+  kind: 'python';
+  name: string;
+  app: string; // "module:callable" or "module:factory()"
+  interface: InterfaceKind;
+  python?: string; // absolute path or a command on PATH; undefined = resolve at spawn
+  workers: number;
+  threads: number;
+  timeoutMs: number;
+  maxRequests: number;
+  reload: boolean;
+  env: Record<string, string>;
+  envFile?: string; // absolute
+  cwd: string; // absolute; the workspace folder, put on sys.path
+}
+
+export interface CommandPoolConfig {
+  kind: 'command';
+  name: string;
+  command: string; // run by the shell with $PORT set
+  env: Record<string, string>;
+  envFile?: string;
+  cwd: string;
+  timeoutMs: number;
+}
+
+export type PoolConfig = PythonPoolConfig | CommandPoolConfig;
+
+interface RouteBase {
+  path: string; // prefix, starts with "/"
+  maxBodySize?: number; // bytes; overrides limits.maxBodySize
+  rateLimit?: { count: number; perMs: number };
+  /** 0-based index in the routes array of the config file, for diagnostics and reveal. */
+  index: number;
+}
+export interface StaticRoute extends RouteBase { kind: 'static'; root: string /* absolute */ }
+export interface PoolRoute extends RouteBase { kind: 'pool'; pool: string }
+export interface ProxyRoute extends RouteBase { kind: 'proxy'; target: string /* URL */ }
+export type RouteConfig = StaticRoute | PoolRoute | ProxyRoute;
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+  /** true when the user named the port (config or --port); else the next free port may be taken. */
+  pinned: boolean;
+}
+
+export interface LimitsConfig {
+  maxBodySize: number; // bytes
+  maxHeaderSize: number; // bytes
+  headerTimeoutMs: number;
+  queueSize: number; // requests waiting for a worker per pool before 503
+}
+
+export interface ServeConfig {
+  dir: string; // absolute workspace folder
+  file?: string; // absolute config path; undefined when detected
+  detected: boolean;
+  listen: ListenConfig;
+  pools: Record<string, PoolConfig>;
+  routes: RouteConfig[];
+  limits: LimitsConfig;
+}
+
+export interface LoadResult {
+  /** undefined when errors prevent a usable config. */
+  config?: ServeConfig;
+  diagnostics: Diagnostic[];
+}

@@ -1,0 +1,19 @@
+// What the control channel steers: the running server (server/main.ts implements it).
+// Kept as an interface so the control server depends on no concrete module.
+import type { ControlEvent, LogLine, Snapshot } from '../protocol';
+import type { Diagnostic } from '../config/types';
+
+export interface ControlTarget {
+  snapshot(): Snapshot;
+  /** pool undefined = the only pool, or an error naming the choices. */
+  scale(pool: string | undefined, workers: number): Promise<void>;
+  reload(pool?: string): Promise<void>;
+  restartWorker(id: number): Promise<void>;
+  killWorker(id: number): Promise<void>;
+  /** Build and check in full; swap only when valid; identical text is a no-op. */
+  applyConfigText(text: string): Promise<{ applied: boolean; diagnostics: Diagnostic[] }>;
+  stop(): Promise<void>;
+  recentLogs(lines: number): LogLine[];
+  /** Events to stream (worker, pool, routes, metrics, log, config, stopping). */
+  onEvent(listener: (event: ControlEvent) => void): () => void;
+}

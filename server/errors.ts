@@ -1,0 +1,60 @@
+// One error class and the one table of codes. Every code here is documented in
+// docs/errors.md (a unit test fails when one is missing there).
+
+export const ERROR_CODES = {
+  // config
+  CONFIG_SYNTAX: 'the config file is not valid JSONC',
+  CONFIG_SCHEMA: 'a value does not match the schema',
+  CONFIG_UNKNOWN_FIELD: 'a field the schema does not know',
+  CONFIG_STATIC_MISSING: 'a static route points at a folder that does not exist',
+  CONFIG_POOL_MISSING: 'a route names a pool that is not defined',
+  CONFIG_APP_FORMAT: 'an app target is not of the form module:callable',
+  CONFIG_APP_MODULE_MISSING: 'the module of an app target has no file in the folder',
+  CONFIG_DUPLICATE_ROUTE: 'two routes share one path',
+  CONFIG_BAD_PORT: 'the listen address or port is not valid',
+  CONFIG_BAD_UNIT: 'a size, duration or rate is not understood',
+  CONFIG_NO_APP: 'nothing to serve was found in the folder',
+  CONFIG_POOL_UNUSED: 'a pool that no route uses',
+  CONFIG_NOT_FOUND: 'the config file named does not exist',
+  // serving
+  PORT_IN_USE: 'the port to listen on is taken',
+  LISTEN_FAILED: 'the server could not listen',
+  PYTHON_NOT_FOUND: 'no Python interpreter could be started',
+  APP_LOAD_FAILED: 'the app could not be imported',
+  WORKER_BOOT_FAILED: 'a worker could not start',
+  // control
+  CONTROL_UNAUTHORIZED: 'the control channel refused a client',
+  CONTROL_BAD_COMMAND: 'a control command was not understood',
+  CONTROL_UNKNOWN_POOL: 'a control command named a pool that does not exist',
+  CONTROL_UNKNOWN_WORKER: 'a control command named a worker that does not exist',
+  CONTROL_NO_SERVER: 'no server runs for the folder',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface SourceLocation {
+  file: string;
+  line: number; // 1-based
+  col: number; // 1-based
+}
+
+export class ServeStackError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly location?: SourceLocation;
+
+  constructor(code: ErrorCode, message: string, options: { hint?: string; location?: SourceLocation; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'ServeStackError';
+    this.code = code;
+    this.hint = options.hint;
+    this.location = options.location;
+  }
+
+  /** `file:line:col: error: message (hint)` — the form the CLI prints. */
+  format(): string {
+    const where = this.location ? `${this.location.file}:${this.location.line}:${this.location.col}: ` : '';
+    const hint = this.hint ? ` — ${this.hint}` : '';
+    return `${where}error: ${this.message}${hint} [${this.code}]`;
+  }
+}

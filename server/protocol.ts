@@ -1,0 +1,144 @@
+// Contracts shared across processes: the worker contract (mirrored in
+// server/python/servestack_worker.py, checked by a unit test) and the control-channel
+// messages (server ⇄ extension, CLI, dashboard; documented in docs/control-protocol.md).
+
+// ── Worker contract ─────────────────────────────────────────────────────────────────
+export const WORKER_CONTRACT = {
+  /** Worker exit code: the runtime itself could not start (bad arguments, no channel). */
+  exitBootFailed: 3,
+  /** Worker exit code: the user's app could not be imported or built. */
+  exitAppLoadFailed: 4,
+  /** How often a worker says it is alive. */
+  heartbeatIntervalMs: 1000,
+  /** A worker silent for this long is considered hung (unless paused in a debugger). */
+  heartbeatTimeoutMs: 30000,
+  /** After asking a worker to stop, how long before it is killed. */
+  killGraceMs: 2000,
+  /** The fd of the socketpair in the worker. */
+  channelFd: 3,
+} as const;
+
+/**
+ * Frames on the worker channel: [u32 payload length][u8 type][u32 request id][payload].
+ * Big-endian. Request id 0 is for frames not tied to a request.
+ */
+export const FRAME_HEADER_BYTES = 9;
+export const FrameType = {
+  // arbiter → worker
+  Request: 1, // JSON RequestHead
+  Body: 2, // raw request body bytes
+  BodyEnd: 3, // end of the request body
+  Abort: 4, // the client went away; stop sending
+  Stop: 5, // finish in-flight requests, then exit 0
+  DumpStack: 6, // write every thread's Python stack to stderr
+  // worker → arbiter
+  Ready: 16, // JSON { pid, interface, python }
+  Heartbeat: 17,
+  Start: 18, // JSON [status, [[name, value], ...]]
+  Chunk: 19, // raw response body bytes
+  End: 20, // response complete
+  LoadFailed: 21, // JSON { message, traceback, file?, line? } then exit 4
+} as const;
+export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+/** What the proxy sends for each request: the parsed HTTP head, ready for WSGI/ASGI. */
+export interface RequestHead {
+  method: string;
+  path: string; // percent-decoded? no: raw path without query, as received
+  query: string; // without "?"
+  headers: [string, string][]; // lower-case names, forwarding headers already set
+  scheme: 'http' | 'https';
+  serverName: string;
+  serverPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  httpVersion: string; // "1.1"
+  /** Whether a body follows (Body frames then BodyEnd); false means BodyEnd is implied. */
+  hasBody: boolean;
+}
+
+// ── Control channel ─────────────────────────────────────────────────────────────────
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+export type WorkerState = 'booting' | 'idle' | 'busy' | 'draining' | 'exited';
+
+export interface WorkerInfo {
+  id: number; // unique for the server's life
+  pool: string;
+  pid?: number;
+  state: WorkerState;
+  requests: number; // handled since start
+  inFlight: number;
+  startedAt: number; // epoch ms
+  rssBytes?: number;
+  generation: number; // increases with each reload of the pool
+  exitCode?: number | null;
+}
+
+export interface PoolInfo {
+  name: string;
+  kind: 'python' | 'command';
+  app?: string;
+  command?: string;
+  wanted: number; // desired worker count
+  state: 'running' | 'backoff' | 'stopped';
+  /** Set while the app cannot load: the one-line reason, with file:line when known. */
+  failure?: string;
+}
+
+export interface RouteInfo {
+  path: string;
+  kind: 'static' | 'pool' | 'proxy';
+  target: string; // folder, pool name or URL
+  index: number;
+}
+
+export interface LogLine {
+  time: number; // epoch ms
+  level: 'debug' | 'info' | 'warn' | 'error';
+  source: 'access' | 'worker' | 'server' | 'config';
+  workerId?: number;
+  pool?: string;
+  text: string;
+}
+
+export interface RouteMetrics { requests: number; rps: number; p50Ms: number; p99Ms: number; status: Record<'2xx' | '3xx' | '4xx' | '5xx', number> }
+export interface MetricsSample {
+  time: number;
+  rps: number;
+  status: Record<'2xx' | '3xx' | '4xx' | '5xx', number>; // counts in the last second
+  routes: Record<string, RouteMetrics>;
+  pools: Record<string, RouteMetrics & { queueDepth: number }>;
+}
+
+export interface Snapshot {
+  protocol: number;
+  server: { pid: number; version: string; dir: string; url: string; configFile?: string; startedAt: number };
+  pools: PoolInfo[];
+  workers: WorkerInfo[];
+  routes: RouteInfo[];
+}
+
+/** Server → client. */
+export type ControlEvent =
+  | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'worker'; worker: WorkerInfo }
+  | { type: 'pool'; pool: PoolInfo }
+  | { type: 'routes'; routes: RouteInfo[] }
+  | { type: 'metrics'; metrics: MetricsSample }
+  | { type: 'log'; line: LogLine }
+  | { type: 'config'; applied: boolean; diagnostics: import('./config/types').Diagnostic[] }
+  | { type: 'reply'; id: number; ok: true; result?: unknown }
+  | { type: 'reply'; id: number; ok: false; error: { code: string; message: string } }
+  | { type: 'stopping' };
+
+/** Client → server; every command has an id that its reply carries. */
+export type ControlCommand =
+  | { id: number; type: 'scale'; pool?: string; workers: number }
+  | { id: number; type: 'reload'; pool?: string }
+  | { id: number; type: 'restartWorker'; worker: number }
+  | { id: number; type: 'killWorker'; worker: number }
+  | { id: number; type: 'applyConfig'; text: string }
+  | { id: number; type: 'status' }
+  | { id: number; type: 'logs'; lines?: number }
+  | { id: number; type: 'stop' };
