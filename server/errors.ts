@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   CONTROL_UNKNOWN_POOL: 'a control command named a pool that does not exist',
   CONTROL_UNKNOWN_WORKER: 'a control command named a worker that does not exist',
   CONTROL_NO_SERVER: 'no server runs for the folder',
+  CONTROL_COMMAND_FAILED: 'the server could not carry out a control command',
+  CONTROL_CONNECTION_FAILED: 'the control channel could not connect or closed before the reply',
+  CONTROL_TIMEOUT: 'a control command got no reply in time',
+  CONTROL_STATE_FILE: 'the state directory or file of running servers is unsafe or unreadable',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

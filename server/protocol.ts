@@ -58,7 +58,15 @@ export interface RequestHead {
 }
 
 // ── Control channel ─────────────────────────────────────────────────────────────────
+// One JSON object per WebSocket text message. docs/control-protocol.md documents every
+// message; a change that is not a compatible addition raises CONTROL_PROTOCOL_VERSION.
 export const CONTROL_PROTOCOL_VERSION = 1;
+/** The WebSocket path of the control channel. */
+export const CONTROL_PATH = '/control';
+/** The subprotocol a client offers (and the server selects) for this version. */
+export const CONTROL_SUBPROTOCOL = 'servestack.v1';
+/** Browsers cannot set headers: they offer the token as the subprotocol `servestack.token.<token>`. */
+export const CONTROL_TOKEN_PROTOCOL_PREFIX = 'servestack.token.';
 
 export type WorkerState = 'booting' | 'idle' | 'busy' | 'draining' | 'exited';
 
@@ -129,8 +137,16 @@ export type ControlEvent =
   | { type: 'log'; line: LogLine }
   | { type: 'config'; applied: boolean; diagnostics: import('./config/types').Diagnostic[] }
   | { type: 'reply'; id: number; ok: true; result?: unknown }
-  | { type: 'reply'; id: number; ok: false; error: { code: string; message: string } }
+  | { type: 'reply'; id: number; ok: false; error: ControlReplyError }
   | { type: 'stopping' };
+
+/** A failed command's reply: `code` is one of ERROR_CODES (server/errors.ts). */
+export interface ControlReplyError {
+  code: string;
+  message: string;
+  /** What to do about it, when the server knows. */
+  hint?: string;
+}
 
 /** Client → server; every command has an id that its reply carries. */
 export type ControlCommand =
@@ -142,3 +158,21 @@ export type ControlCommand =
   | { id: number; type: 'status' }
   | { id: number; type: 'logs'; lines?: number }
   | { id: number; type: 'stop' };
+
+export type ControlCommandType = ControlCommand['type'];
+/** A command as a client writes it; the client library adds the id. */
+export type ControlRequest = ControlCommand extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
+
+/** What a successful reply's `result` holds, per command. */
+export interface ControlResults {
+  scale: undefined;
+  reload: undefined;
+  restartWorker: undefined;
+  killWorker: undefined;
+  /** applied=false: the running config is unchanged (diagnostics say why, empty when the text was identical). */
+  applyConfig: { applied: boolean; diagnostics: import('./config/types').Diagnostic[] };
+  status: Snapshot;
+  logs: { lines: LogLine[] };
+  /** Sent before the server starts stopping; the client sees the connection close when it has. */
+  stop: undefined;
+}
