@@ -1,0 +1,136 @@
+// Control commands: check a message's shape, carry it out on the target, build the reply.
+// A malformed or unknown command is an error reply, never a dropped connection.
+import { ServeStackError, type ErrorCode } from '../errors';
+import type { ControlCommand, ControlEvent, ControlReplyError } from '../protocol';
+import type { ControlTarget } from './target';
+
+export const DEFAULT_LOG_LINES = 200;
+export const MAX_LOG_LINES = 10_000;
+export const MAX_WORKERS = 1024;
+
+type Reply = Extract<ControlEvent, { type: 'reply' }>;
+
+export interface HandledCommand {
+  reply: Reply;
+  /** Work to start only after the reply is on its way (stop: the reply must not race the channel's close). */
+  afterReply?: () => Promise<void>;
+}
+
+class BadCommand extends Error {}
+
+function fail(message: string): never {
+  throw new BadCommand(message);
+}
+
+function optionalPool(o: Record<string, unknown>): string | undefined {
+  if (o.pool === undefined || o.pool === null) return undefined;
+  if (typeof o.pool !== 'string' || o.pool.length === 0) fail('"pool" must be a pool name (a non-empty string) or absent');
+  return o.pool;
+}
+
+function integerField(o: Record<string, unknown>, name: string, min: number, max: number): number {
+  const v = o[name];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(`"${name}" must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** The command in a parsed message, or a BadCommand naming what is wrong. */
+export function parseCommand(message: unknown): ControlCommand {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) fail('a command is a JSON object');
+  const o = message as Record<string, unknown>;
+  const id = integerField(o, 'id', 0, Number.MAX_SAFE_INTEGER);
+  switch (o.type) {
+    case 'scale':
+      return { id, type: 'scale', pool: optionalPool(o), workers: integerField(o, 'workers', 0, MAX_WORKERS) };
+    case 'reload':
+      return { id, type: 'reload', pool: optionalPool(o) };
+    case 'restartWorker':
+      return { id, type: 'restartWorker', worker: integerField(o, 'worker', 0, Number.MAX_SAFE_INTEGER) };
+    case 'killWorker':
+      return { id, type: 'killWorker', worker: integerField(o, 'worker', 0, Number.MAX_SAFE_INTEGER) };
+    case 'applyConfig':
+      if (typeof o.text !== 'string') fail('"text" must be the config file\'s text');
+      return { id, type: 'applyConfig', text: o.text };
+    case 'status':
+      return { id, type: 'status' };
+    case 'logs':
+      return { id, type: 'logs', lines: o.lines === undefined ? undefined : integerField(o, 'lines', 1, MAX_LOG_LINES) };
+    case 'stop':
+      return { id, type: 'stop' };
+    default:
+      fail(
+        typeof o.type === 'string'
+          ? `unknown command "${o.type}"; known: scale, reload, restartWorker, killWorker, applyConfig, status, logs, stop`
+          : 'a command needs a "type"',
+      );
+  }
+}
+
+/** The id to answer a message with, even when the message is malformed (0 when it has none). */
+function replyId(message: unknown): number {
+  const id = (message as { id?: unknown } | null)?.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : 0;
+}
+
+export function errorReply(id: number, code: ErrorCode, message: string, hint?: string): Reply {
+  const error: ControlReplyError = hint ? { code, message, hint } : { code, message };
+  return { type: 'reply', id, ok: false, error };
+}
+
+function replyForError(id: number, err: unknown): Reply {
+  if (err instanceof ServeStackError) return errorReply(id, err.code, err.message, err.hint);
+  if (err instanceof BadCommand) return errorReply(id, 'CONTROL_BAD_COMMAND', err.message);
+  return errorReply(id, 'CONTROL_COMMAND_FAILED', err instanceof Error ? err.message : String(err));
+}
+
+async function run(command: ControlCommand, target: ControlTarget): Promise<HandledCommand> {
+  const ok = (result?: unknown): Reply =>
+    result === undefined ? { type: 'reply', id: command.id, ok: true } : { type: 'reply', id: command.id, ok: true, result };
+  switch (command.type) {
+    case 'scale':
+      await target.scale(command.pool, command.workers);
+      return { reply: ok() };
+    case 'reload':
+      await target.reload(command.pool);
+      return { reply: ok() };
+    case 'restartWorker':
+      await target.restartWorker(command.worker);
+      return { reply: ok() };
+    case 'killWorker':
+      await target.killWorker(command.worker);
+      return { reply: ok() };
+    case 'applyConfig': {
+      const { applied, diagnostics } = await target.applyConfigText(command.text);
+      return { reply: ok({ applied, diagnostics }) };
+    }
+    case 'status':
+      return { reply: ok(target.snapshot()) };
+    case 'logs':
+      return { reply: ok({ lines: target.recentLogs(command.lines ?? DEFAULT_LOG_LINES) }) };
+    case 'stop':
+      return { reply: ok(), afterReply: () => target.stop() };
+  }
+}
+
+/** Handle one text message from a client. Never throws. */
+export async function handleCommandText(text: string, target: ControlTarget): Promise<HandledCommand> {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch (err) {
+    return { reply: errorReply(0, 'CONTROL_BAD_COMMAND', `a command must be JSON: ${(err as Error).message}`) };
+  }
+  let command: ControlCommand;
+  try {
+    command = parseCommand(message);
+  } catch (err) {
+    return { reply: replyForError(replyId(message), err) };
+  }
+  try {
+    return await run(command, target);
+  } catch (err) {
+    return { reply: replyForError(command.id, err) };
+  }
+}
