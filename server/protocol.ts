@@ -31,13 +31,15 @@ export const FrameType = {
   Abort: 4, // the client went away; stop sending
   Stop: 5, // finish in-flight requests, then exit 0
   DumpStack: 6, // write every thread's Python stack to stderr
+  Revoke: 7, // give back this request if it has not started (answered by Revoked)
   // worker → arbiter
-  Ready: 16, // JSON { pid, interface, python }
+  Ready: 16, // JSON { pid, interface, python, capacity }
   Heartbeat: 17,
   Start: 18, // JSON [status, [[name, value], ...]]
   Chunk: 19, // raw response body bytes
   End: 20, // response complete
   LoadFailed: 21, // JSON { message, traceback, file?, line? } then exit 4
+  Revoked: 22, // the revoked request had not started and was dropped
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

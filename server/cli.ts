@@ -1,0 +1,173 @@
+// `servestack`: serve, check, init, and the control verbs for a running server.
+// Exit codes: 0 ok, 1 a problem the message explains, 2 a usage error.
+import path from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatDiagnostic, loadConfig, starterConfigText } from './config';
+import type { Diagnostic, ServeConfig } from './config/types';
+import { CONTROL_VERBS, runControlVerb, type ControlVerb } from './control/cliVerbs';
+import { ServeStackError } from './errors';
+import { startServer, type RunningServer } from './main';
+import { VERSION } from './version';
+
+const USAGE = `servestack ${VERSION} — run a Python web app the way production does
+
+usage:
+  servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
+  servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
+  servestack init [DIR]                      write a starter servestack.json for what DIR holds
+  servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
+                                             steer the server running for DIR (default .)
+`;
+
+type Out = (text: string) => void;
+const out: Out = (text) => process.stdout.write(text + '\n');
+const err: Out = (text) => process.stderr.write(text + '\n');
+
+function printDiagnostics(diagnostics: Diagnostic[], dir: string): void {
+  for (const d of diagnostics) (d.severity === 'error' ? err : out)(formatDiagnostic(d, dir));
+}
+
+function intOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ServeStackError('CONFIG_SCHEMA', `--${name} takes a whole number, not '${value}'`);
+  return n;
+}
+
+function banner(server: RunningServer, config: ServeConfig): string {
+  const pools = Object.values(config.pools)
+    .map((p) => (p.kind === 'python' ? `pool ${p.name}: ${p.workers} worker${p.workers === 1 ? '' : 's'} (${p.app})` : `pool ${p.name}: ${p.command}`))
+    .join(', ');
+  const statics = config.routes.filter((r) => r.kind === 'static').map((r) => r.path);
+  const source = config.file ? path.relative(config.dir, config.file) || config.file : 'detected, no servestack.json';
+  return `ServeStack ${VERSION} serving ${config.dir} at ${server.url} — ${pools || 'no pools'}${statics.length ? `; static ${statics.join(', ')}` : ''} [${source}]`;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
+      workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
+    },
+  });
+  const dir = path.resolve(positionals[0] ?? '.');
+  const overrides = { port: intOption(values.port, 'port'), host: values.host, workers: intOption(values.workers, 'workers') };
+  // --port 0 asks the OS for any free port (tests, scripts); the config check knows ports 1–65535.
+  const anyPort = overrides.port === 0;
+  if (anyPort) overrides.port = undefined;
+  const result = loadConfig(dir, { configFile: values.config, overrides });
+  if (anyPort && result.config) result.config.listen = { ...result.config.listen, port: 0, pinned: true };
+  printDiagnostics(result.diagnostics, dir);
+  if (!result.config || result.diagnostics.some((d) => d.severity === 'error')) {
+    const message = 'not serving: fix the errors above (servestack check shows them again)';
+    err(message);
+    process.send?.({ type: 'fatal', code: result.diagnostics[0]?.code ?? 'CONFIG_SCHEMA', message: result.diagnostics.map((d) => formatDiagnostic(d, dir)).join('\n') || message });
+    return 1;
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer({ config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides });
+  } catch (error) {
+    const e = error instanceof ServeStackError ? error : undefined;
+    err(e ? e.format() : `error: ${(error as Error).message}`);
+    process.send?.({ type: 'fatal', code: e?.code ?? 'LISTEN_FAILED', message: e ? e.format() : (error as Error).message });
+    return 1;
+  }
+  out(banner(server, result.config));
+  const control = server.controlInfo;
+  process.send?.({ type: 'ready', url: server.url, control });
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const stop = (why: string) => {
+      if (++signals > 1) {
+        err('stopping now (second signal): workers are killed');
+        process.exit(130);
+      }
+      server.logger.info('server', why);
+      void server.stop().then(() => resolve(0));
+    };
+    process.on('SIGINT', () => stop('interrupted; stopping (press Ctrl-C again to stop at once)'));
+    process.on('SIGTERM', () => stop('terminated; stopping'));
+    // Forked by the editor: when the editor goes, so do we (and our workers with us).
+    process.on('disconnect', () => stop('the editor went away; stopping'));
+    server.onEvent((event) => {
+      if (event.type === 'stopping') setImmediate(() => void server.stop().then(() => resolve(0)));
+    });
+  });
+}
+
+function check(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
+  const dir = path.resolve(positionals[0] ?? '.');
+  const result = loadConfig(dir, { configFile: values.config });
+  printDiagnostics(result.diagnostics, dir);
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = result.diagnostics.length - errors;
+  out(errors || warnings ? `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}` : `ok: ${result.config?.file ?? 'detected config'} has no problems`);
+  return errors > 0 ? 1 : 0;
+}
+
+function init(args: string[]): number {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const dir = path.resolve(positionals[0] ?? '.');
+  const file = path.join(dir, 'servestack.json');
+  if (existsSync(file)) {
+    err(`${file} exists; not overwriting it (servestack check shows what it holds)`);
+    return 1;
+  }
+  const text = starterConfigText(dir);
+  writeFileSync(file, text);
+  out(`wrote ${file}:\n${text}`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  try {
+    switch (verb) {
+      case 'serve':
+        return await serve(rest);
+      case 'check':
+        return check(rest);
+      case 'init':
+        return init(rest);
+      case '--version':
+      case 'version':
+        out(VERSION);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return verb === undefined ? 2 : 0;
+      default:
+        if ((CONTROL_VERBS as readonly string[]).includes(verb)) {
+          const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: false, options: { dir: { type: 'string' } } });
+          const dir = path.resolve(typeof values.dir === 'string' ? values.dir : '.');
+          const verbArgs = rest.filter((a, i) => !(a === '--dir' || rest[i - 1] === '--dir' || a.startsWith('--dir=')));
+          void positionals;
+          return await runControlVerb(verb as ControlVerb, verbArgs, { dir, out, err });
+        }
+        err(`unknown command '${verb}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ServeStackError) err(error.format());
+    else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) err(`${(error as Error).message}\n\n${USAGE}`);
+    else err(`error: ${(error as Error).stack ?? error}`);
+    return (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    // Nothing should be left, but a stray handle must not keep a stopped server alive.
+    if (process.argv[2] === 'serve') setTimeout(() => process.exit(code), 200).unref();
+  });
+}

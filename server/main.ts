@@ -1,0 +1,313 @@
+// The running server: config → pools → proxy → control channel. It is the
+// ControlTarget the editor, the CLI and the dashboard steer, and the one place that
+// swaps a new config in (built and checked in full first; the old one keeps serving
+// when the new one fails).
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parseConfigText } from './config';
+import type { Diagnostic, PoolConfig, PythonPoolConfig, ServeConfig } from './config/types';
+import { startControlServer, type ControlServer } from './control/server';
+import { createMetrics, type Metrics } from './control/metrics';
+import { removeServerState, writeServerState } from './control/stateFile';
+import { watchConfigFile, type ConfigWatcher } from './control/configWatcher';
+import type { ControlTarget } from './control/target';
+import { ServeStackError } from './errors';
+import { Logger } from './log';
+import { Pool } from './pool/pool';
+import { CONTROL_PROTOCOL_VERSION, type ControlEvent, type LogLine, type PoolInfo, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
+import { buildRoutes, ProxyServer } from './proxy/server';
+import { VERSION } from './version';
+
+export interface ServeOptions {
+  config: ServeConfig;
+  /** Interpreter for pools that name none (the editor's choice, --python). */
+  python?: string;
+  logger?: Logger;
+  /** Requests a busy worker may hold beyond its threads (DESIGN: prefetch); 0 = strict. */
+  prefetch?: number;
+  /** Start the control channel and write the state file (off only in narrow tests). */
+  control?: boolean;
+  /** Watch servestack.json and apply valid changes. */
+  watchConfig?: boolean;
+  overrides?: { host?: string; port?: number; workers?: number };
+}
+
+const SHUTDOWN_GRACE_MS = 10000;
+const DEFAULT_PREFETCH = 3;
+
+export class RunningServer implements ControlTarget {
+  readonly logger: Logger;
+  readonly metrics: Metrics = createMetrics();
+  private readonly pools = new Map<string, Pool>();
+  private proxy!: ProxyServer;
+  private control: ControlServer | undefined;
+  private watcher: ConfigWatcher | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(event: ControlEvent) => void>();
+  private nextWorkerId = 1;
+  private stopping: Promise<void> | undefined;
+  private configText: string | undefined;
+  url = '';
+  readonly startedAt = Date.now();
+
+  constructor(public config: ServeConfig, private readonly options: ServeOptions) {
+    this.logger = options.logger ?? new Logger();
+    this.logger.onLine((line) => this.emit({ type: 'log', line }));
+    if (config.file) {
+      try {
+        this.configText = readFileSync(config.file, 'utf8');
+      } catch {
+        this.configText = undefined;
+      }
+    }
+  }
+
+  get controlInfo(): { port: number; token: string } | undefined {
+    return this.control ? { port: this.control.port, token: this.control.token } : undefined;
+  }
+
+  async start(): Promise<void> {
+    for (const pool of Object.values(this.config.pools)) this.addPool(pool);
+    this.proxy = new ProxyServer(buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger), this.logger, (route, pool, status, ms) =>
+      this.metrics.recordRequest(route, pool, status, ms),
+    );
+    this.metrics.setQueueDepthSource(() => Object.fromEntries([...this.pools].map(([name, p]) => [name, p.queueDepth])));
+    try {
+      const bound = await this.proxy.listen(this.config.listen);
+      this.url = bound.url;
+    } catch (error) {
+      await Promise.all([...this.pools.values()].map((p) => p.stop(0)));
+      throw error;
+    }
+    if (this.options.control !== false) {
+      this.control = await startControlServer(this, {
+        metrics: this.metrics,
+        onLog: (level, text) => this.logger.log(level, 'server', `control: ${text}`),
+      });
+      writeServerState(this.config.dir, {
+        pid: process.pid,
+        dir: this.config.dir,
+        url: this.url,
+        controlPort: this.control.port,
+        token: this.control.token,
+        startedAt: this.startedAt,
+        version: VERSION,
+      });
+    } else {
+      this.metricsTimer = setInterval(() => this.emit({ type: 'metrics', metrics: this.metrics.sample() }), 1000);
+      this.metricsTimer.unref();
+    }
+    if (this.options.watchConfig !== false && this.config.file) {
+      const file = this.config.file;
+      this.watcher = watchConfigFile(
+        file,
+        async (text) => {
+          this.logger.info('config', `${path.basename(file)} changed; applying`);
+          await this.applyConfigText(text);
+        },
+        { initialText: this.configText, onError: (err) => this.logger.warn('config', `watching ${file}: ${err.message}`) },
+      );
+    }
+  }
+
+  // ── ControlTarget ─────────────────────────────────────────────────────────────
+
+  snapshot(): Snapshot {
+    return {
+      protocol: CONTROL_PROTOCOL_VERSION,
+      server: { pid: process.pid, version: VERSION, dir: this.config.dir, url: this.url, configFile: this.config.file, startedAt: this.startedAt },
+      pools: this.poolInfos(),
+      workers: this.workerInfos(),
+      routes: this.routeInfos(),
+    };
+  }
+
+  async scale(poolName: string | undefined, workers: number): Promise<void> {
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      throw new ServeStackError('CONTROL_BAD_COMMAND', `cannot scale to ${workers} workers`, { hint: 'give a whole number from 1 to 256' });
+    }
+    this.poolNamed(poolName).scale(workers);
+  }
+
+  async reload(poolName?: string): Promise<void> {
+    const targets = poolName === undefined ? [...this.pools.values()] : [this.poolNamed(poolName)];
+    await Promise.all(targets.map((p) => p.reload()));
+  }
+
+  async restartWorker(id: number): Promise<void> {
+    for (const pool of this.pools.values()) if (pool.restartWorker(id)) return;
+    throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
+  }
+
+  async killWorker(id: number): Promise<void> {
+    for (const pool of this.pools.values()) if (pool.killWorker(id)) return;
+    throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
+  }
+
+  async applyConfigText(text: string): Promise<{ applied: boolean; diagnostics: Diagnostic[] }> {
+    const file = this.config.file ?? path.join(this.config.dir, 'servestack.json');
+    const result = parseConfigText(text, file, this.config.dir, this.options.overrides);
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
+    if (!result.config || errors.length > 0) {
+      for (const d of errors) this.logger.error('config', `${path.relative(this.config.dir, d.file) || d.file}:${d.line}:${d.col}: error: ${d.message} [${d.code}]`);
+      this.logger.warn('config', 'the new config has errors; the running config keeps serving');
+      this.emit({ type: 'config', applied: false, diagnostics: result.diagnostics });
+      return { applied: false, diagnostics: result.diagnostics };
+    }
+    this.configText = text;
+    await this.applyConfig(result.config);
+    this.emit({ type: 'config', applied: true, diagnostics: result.diagnostics });
+    return { applied: true, diagnostics: result.diagnostics };
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.shutdown();
+    return this.stopping;
+  }
+
+  recentLogs(lines: number): LogLine[] {
+    return this.logger.recentLines(lines);
+  }
+
+  onEvent(listener: (event: ControlEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ── config apply ──────────────────────────────────────────────────────────────
+
+  /** New pools start first, then routes swap in one step, then removed pools drain. */
+  async applyConfig(next: ServeConfig): Promise<void> {
+    const before = this.config;
+    if (JSON.stringify(before) === JSON.stringify(next)) {
+      this.logger.info('config', 'no change to apply');
+      return;
+    }
+    if (before.listen.host !== next.listen.host || (next.listen.pinned && before.listen.port !== next.listen.port)) {
+      this.logger.warn('config', `"listen" changed to ${next.listen.host}:${next.listen.port}; restart the server to move it (it keeps ${this.url})`);
+    }
+    const reloads: Promise<void>[] = [];
+    for (const [name, cfg] of Object.entries(next.pools)) {
+      const pool = this.pools.get(name);
+      const old = before.pools[name];
+      if (!pool || !old || old.kind !== cfg.kind) {
+        if (pool) void this.removePool(name);
+        this.addPool(cfg);
+      } else if (cfg.kind === 'python' && old.kind === 'python') {
+        if (needsReload(old, cfg)) {
+          reloads.push(pool.reload(cfg).catch((error: Error) => this.logger.error('server', error.message, { pool: name })));
+        } else {
+          pool.config = cfg;
+          if (pool.wanted !== cfg.workers) pool.scale(cfg.workers);
+        }
+      }
+    }
+    this.proxy.routes = buildRoutes(next.routes, this.pools, next.limits, this.logger);
+    this.config = { ...next, listen: before.listen };
+    for (const name of Object.keys(before.pools)) if (!next.pools[name]) void this.removePool(name);
+    this.emit({ type: 'routes', routes: this.routeInfos() });
+    this.logger.info('config', `applied: ${next.routes.length} route${next.routes.length === 1 ? '' : 's'}, ${Object.keys(next.pools).length} pool${Object.keys(next.pools).length === 1 ? '' : 's'}`);
+    await Promise.all(reloads);
+  }
+
+  private addPool(cfg: PoolConfig): void {
+    if (cfg.kind !== 'python') {
+      this.logger.warn('server', `pool '${cfg.name}' runs a command; command pools are not supported yet, its routes answer 502`, { pool: cfg.name });
+      return;
+    }
+    const pool = new Pool({
+      config: cfg,
+      defaultPython: this.options.python ?? process.env.SERVESTACK_PYTHON ?? (process.platform === 'win32' ? 'python' : 'python3'),
+      runtimeScript: runtimeScriptPath(),
+      logger: this.logger,
+      events: {
+        onWorker: (worker: WorkerInfo) => this.emit({ type: 'worker', worker }),
+        onPool: (info: PoolInfo) => this.emit({ type: 'pool', pool: info }),
+      },
+      nextWorkerId: () => this.nextWorkerId++,
+      queueSize: this.config.limits.queueSize,
+      prefetch: this.options.prefetch ?? DEFAULT_PREFETCH,
+    });
+    this.pools.set(cfg.name, pool);
+    pool.start();
+    this.emit({ type: 'pool', pool: pool.info() });
+  }
+
+  private async removePool(name: string): Promise<void> {
+    const pool = this.pools.get(name);
+    if (!pool) return;
+    this.pools.delete(name);
+    this.logger.info('server', `pool '${name}' removed; draining its workers`, { pool: name });
+    await pool.stop(pool.config.timeoutMs);
+  }
+
+  // ── shutdown ──────────────────────────────────────────────────────────────────
+
+  private async shutdown(): Promise<void> {
+    this.logger.info('server', 'stopping: finishing requests in flight');
+    this.emit({ type: 'stopping' });
+    this.watcher?.close();
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    await this.proxy.close(SHUTDOWN_GRACE_MS);
+    await Promise.all([...this.pools.values()].map((p) => p.stop(SHUTDOWN_GRACE_MS)));
+    await this.control?.close();
+    removeServerState(this.config.dir, process.pid);
+    this.logger.info('server', 'stopped');
+    this.logger.flush();
+  }
+
+  // ── views of the state ───────────────────────────────────────────────────────
+
+  private poolNamed(name: string | undefined): Pool {
+    if (name === undefined) {
+      if (this.pools.size === 1) return [...this.pools.values()][0];
+      throw new ServeStackError('CONTROL_UNKNOWN_POOL', `name a pool: this server runs ${[...this.pools.keys()].join(', ') || 'no pools'}`);
+    }
+    const pool = this.pools.get(name);
+    if (!pool) throw new ServeStackError('CONTROL_UNKNOWN_POOL', `no pool is named '${name}'`, { hint: `pools: ${[...this.pools.keys()].join(', ') || 'none'}` });
+    return pool;
+  }
+
+  poolInfos(): PoolInfo[] {
+    const infos = [...this.pools.values()].map((p) => p.info());
+    for (const cfg of Object.values(this.config.pools)) {
+      if (cfg.kind === 'command') infos.push({ name: cfg.name, kind: 'command', command: cfg.command, wanted: 1, state: 'stopped', failure: 'command pools are not supported yet' });
+    }
+    return infos;
+  }
+
+  workerInfos(): WorkerInfo[] {
+    return [...this.pools.values()].flatMap((p) => p.workerInfos());
+  }
+
+  routeInfos(): RouteInfo[] {
+    return this.config.routes.map((r) => ({
+      path: r.path,
+      kind: r.kind,
+      target: r.kind === 'static' ? r.root : r.kind === 'pool' ? r.pool : r.target,
+      index: r.index,
+    }));
+  }
+
+  private emit(event: ControlEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+function needsReload(a: PythonPoolConfig, b: PythonPoolConfig): boolean {
+  return (
+    a.app !== b.app || a.interface !== b.interface || a.python !== b.python || a.threads !== b.threads ||
+    a.cwd !== b.cwd || a.envFile !== b.envFile || JSON.stringify(a.env) !== JSON.stringify(b.env)
+  );
+}
+
+/** The Python runtime ships beside the bundle (dist/python), as it sits beside this file in server/. */
+export function runtimeScriptPath(): string {
+  return path.join(__dirname, 'python', 'servestack_worker.py');
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const server = new RunningServer(options.config, options);
+  await server.start();
+  return server;
+}

@@ -1,0 +1,489 @@
+// The arbiter of one Python pool (Gunicorn's role). Desired state plus one reconcile
+// step: exits, readiness, commands and timeouts record what happened and call
+// reconcile(), which spawns to the wanted count or retires extras. Dispatch lives here
+// too, because which worker may take a request depends on the same state.
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { WORKER_CONTRACT, type PoolInfo, type WorkerInfo } from '../protocol';
+import type { PythonPoolConfig } from '../config/types';
+import type { Logger } from '../log';
+import { Backoff, CrashBudget } from './backoff';
+import { readEnvFile } from './envFile';
+import { WorkerProcess, type Job } from './worker';
+
+export interface PoolEvents {
+  onWorker(info: WorkerInfo): void;
+  onPool(info: PoolInfo): void;
+}
+
+export interface PoolOptions {
+  config: PythonPoolConfig;
+  /** Interpreter when the pool names none: the editor's, --python, else python3. */
+  defaultPython: string;
+  runtimeScript: string;
+  logger: Logger;
+  events: PoolEvents;
+  nextWorkerId(): number;
+  queueSize: number;
+  /** Requests a busy worker may hold beyond what it runs at once; 0 = strict one-at-a-time. */
+  prefetch: number;
+}
+
+type Status = PoolInfo['state'];
+const SWEEP_MS = 250;
+
+let lastRequestId = 0;
+function nextRequestId(): number {
+  lastRequestId = lastRequestId >= 0xffffffff ? 1 : lastRequestId + 1;
+  return lastRequestId;
+}
+
+export class Pool {
+  config: PythonPoolConfig;
+  wanted: number;
+  status: Status = 'stopped';
+  failure: string | undefined;
+  readonly workers: WorkerProcess[] = [];
+  private readonly queue: Job[] = [];
+  private generation = 1;
+  private surge = 0;
+  private readonly backoff = new Backoff();
+  private readonly crashBudget = new CrashBudget();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastLoggedFailure: string | undefined;
+  private readonly readyWaiters = new Map<WorkerProcess, (ok: boolean) => void>();
+  private readonly exitWaiters = new Map<WorkerProcess, () => void>();
+  private readonly timedOut = new Set<WorkerProcess>();
+  private sweeps = 0;
+
+  constructor(private readonly options: PoolOptions) {
+    this.config = options.config;
+    this.wanted = options.config.workers;
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  start(): void {
+    this.status = 'running';
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+    this.reconcile();
+  }
+
+  info(): PoolInfo {
+    return { name: this.name, kind: 'python', app: this.config.app, wanted: this.wanted, state: this.status, failure: this.failure };
+  }
+
+  workerInfos(): WorkerInfo[] {
+    return this.workers.map((w) => w.info());
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  // ── dispatch ──────────────────────────────────────────────────────────────────
+
+  submit(job: Job): void {
+    if (this.status === 'stopped') return job.onFail(503, 'the server is shutting down');
+    job.requestId = nextRequestId();
+    job.enqueuedAt = Date.now();
+    if (this.assign(job, true)) return;
+    if (!this.workers.some((w) => w.state !== 'exited') && this.failure) {
+      return job.onFail(503, this.failure);
+    }
+    if (this.queue.length >= this.options.queueSize) {
+      return job.onFail(503, `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait`);
+    }
+    this.queue.push(job);
+  }
+
+  /** The proxy calls this when the client went away before the response completed. */
+  cancel(job: Job, worker: WorkerProcess | undefined): void {
+    if (job.done) return;
+    job.done = true;
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    worker?.abort(job.requestId);
+  }
+
+  /** Hands the job to the least-busy worker with a free slot; with prefetch, a busy one may queue it. */
+  private assign(job: Job, allowPrefetch: boolean): boolean {
+    let best: WorkerProcess | undefined;
+    for (const w of this.workers) {
+      if (!w.accepting || w.inFlight >= w.capacity) continue;
+      if (!best || w.inFlight < best.inFlight) best = w;
+    }
+    if (!best && allowPrefetch && this.options.prefetch > 0 && !job.head.hasBody) {
+      for (const w of this.workers) {
+        if (!w.accepting || w.inFlight >= w.capacity + this.options.prefetch) continue;
+        if (!best || w.inFlight < best.inFlight) best = w;
+      }
+    }
+    if (!best) return false;
+    best.assign(job);
+    return true;
+  }
+
+  /** Moves queued jobs to workers, and takes prefetched jobs back for workers that sit idle. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const job = this.queue[0];
+      if (job.done) {
+        this.queue.shift();
+        continue;
+      }
+      if (!this.assign(job, true)) break;
+      this.queue.shift();
+    }
+    if (this.queue.length > 0 || this.options.prefetch === 0) return;
+    for (const idle of this.workers) {
+      if (!idle.accepting || idle.inFlight > 0) continue;
+      const holder = this.workers.find((w) => w.jobs.length > w.capacity && w.jobs.some((j, i) => i >= w.capacity && !j.revoking));
+      if (!holder) return;
+      const waiting = [...holder.jobs].reverse().find((j, i) => holder.jobs.length - 1 - i >= holder.capacity && !j.revoking);
+      if (waiting) holder.revoke(waiting);
+    }
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────────
+
+  /** The one reconcile step: spawn to the wanted count, retire extras. */
+  reconcile(): void {
+    if (this.status === 'stopped') return;
+    if (this.retryTimer) return; // backing off: the timer calls us again
+    const current = this.workers.filter((w) => !w.retiring);
+    const target = this.wanted + this.surge;
+    for (let n = current.length; n < target; n++) this.spawnWorker();
+    if (current.length > target) {
+      const extras = [...current]
+        .sort((a, b) => a.generation - b.generation || stateRank(a) - stateRank(b) || a.inFlight - b.inFlight)
+        .slice(0, current.length - target);
+      for (const w of extras) this.retire(w);
+    }
+  }
+
+  scale(workers: number): void {
+    this.wanted = Math.max(1, Math.floor(workers));
+    this.options.logger.info('server', `pool '${this.name}': scaling to ${this.wanted} worker${this.wanted === 1 ? '' : 's'}`, { pool: this.name });
+    this.emitPool();
+    this.reconcile();
+  }
+
+  /** Rolling reload: one fresh worker up and ready before each old one drains. */
+  async reload(config?: PythonPoolConfig): Promise<void> {
+    if (config) {
+      this.config = config;
+      this.wanted = config.workers;
+    }
+    this.generation++;
+    const generation = this.generation;
+    this.options.logger.info('server', `pool '${this.name}': reloading (generation ${generation})`, { pool: this.name });
+    this.cancelBackoff();
+    const old = this.workers.filter((w) => !w.retiring && w.generation < generation);
+    try {
+      for (const w of old) {
+        if (this.status === 'stopped' || generation !== this.generation) return;
+        this.surge = 1;
+        const fresh = this.spawnWorker();
+        const ok = await new Promise<boolean>((resolve) => this.readyWaiters.set(fresh, resolve));
+        if (!ok) {
+          throw new Error(`reload of pool '${this.name}' stopped: ${this.failure ?? 'a new worker exited before it was ready'}; the running workers keep serving`);
+        }
+        this.surge = 0;
+        if (!w.retiring) this.retire(w);
+      }
+    } finally {
+      this.surge = 0;
+      this.reconcile();
+    }
+    this.options.logger.info('server', `pool '${this.name}': reload complete`, { pool: this.name });
+  }
+
+  restartWorker(id: number): boolean {
+    const w = this.workers.find((x) => x.id === id && !x.retiring);
+    if (!w) return false;
+    this.retire(w);
+    this.reconcile();
+    return true;
+  }
+
+  killWorker(id: number): boolean {
+    const w = this.workers.find((x) => x.id === id && x.state !== 'exited');
+    if (!w) return false;
+    this.options.logger.warn('server', `worker ${id} (pid ${w.pid}) killed on request`, { pool: this.name, workerId: id });
+    w.kill();
+    return true;
+  }
+
+  /** Stop taking requests, let in-flight ones finish within graceMs, then end every worker. */
+  async stop(graceMs: number): Promise<void> {
+    this.status = 'stopped';
+    this.cancelBackoff();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, 'the server is shutting down');
+    const live = this.workers.filter((w) => w.state !== 'exited');
+    const exits = live.map((w) => new Promise<void>((resolve) => this.exitWaiters.set(w, resolve)));
+    for (const w of live) w.askToStop();
+    const deadline = setTimeout(() => {
+      for (const w of this.workers) if (w.state !== 'exited') w.kill();
+    }, graceMs);
+    await Promise.all(exits);
+    clearTimeout(deadline);
+    this.emitPool();
+  }
+
+  private retire(w: WorkerProcess): void {
+    // Jobs it holds but has not started go back to the queue first.
+    w.jobs.forEach((job, i) => {
+      if (i >= w.capacity && !job.revoking) w.revoke(job);
+    });
+    w.askToStop();
+    this.emitWorker(w);
+    const deadline = setTimeout(() => {
+      if (w.state !== 'exited') {
+        this.options.logger.warn('server', `worker ${w.id} (pid ${w.pid}) did not finish within ${(this.config.timeoutMs + WORKER_CONTRACT.killGraceMs) / 1000}s of being asked to stop; killing it`, { pool: this.name, workerId: w.id });
+        w.kill();
+      }
+    }, this.config.timeoutMs + WORKER_CONTRACT.killGraceMs);
+    deadline.unref();
+  }
+
+  private spawnWorker(): WorkerProcess {
+    const id = this.options.nextWorkerId();
+    const cfg = this.config;
+    const python = resolvePython(cfg.python ?? this.options.defaultPython, cfg.cwd);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...(cfg.envFile ? readEnvFile(cfg.envFile, (msg) => this.options.logger.warn('config', msg, { pool: this.name })) : {}),
+      ...cfg.env,
+      PYTHONUNBUFFERED: '1',
+      SERVESTACK_WORKER_ID: String(id),
+      SERVESTACK_POOL: this.name,
+    };
+    const w = new WorkerProcess(
+      {
+        id,
+        pool: this.name,
+        generation: this.generation,
+        python,
+        script: this.options.runtimeScript,
+        args: ['--app', cfg.app, '--interface', cfg.interface, '--cwd', cfg.cwd, '--threads', String(cfg.threads), '--worker-id', String(id)],
+        cwd: cfg.cwd,
+        env,
+      },
+      {
+        onReady: (worker) => this.onReady(worker),
+        onJobDone: () => this.pump(),
+        onRevoked: (_worker, job) => {
+          if (job.done) return;
+          this.queue.unshift(job);
+          this.pump();
+        },
+        onExit: (worker, code, signal) => this.onExit(worker, code, signal),
+        onOutput: (worker, _stream, line) => this.options.logger.info('worker', line, { workerId: worker.id, pool: this.name }),
+        onSpawnError: (worker, error) => this.onSpawnError(worker, python, error),
+      },
+    );
+    this.workers.push(w);
+    this.emitWorker(w);
+    return w;
+  }
+
+  private onReady(w: WorkerProcess): void {
+    this.options.logger.info('server', `worker ${w.id} ready (pid ${w.pid})`, { pool: this.name, workerId: w.id });
+    this.backoff.reset();
+    if (this.failure) this.options.logger.info('server', `pool '${this.name}': the app loads again`, { pool: this.name });
+    this.failure = undefined;
+    this.lastLoggedFailure = undefined;
+    if (this.status === 'backoff') this.status = 'running';
+    this.readyWaiters.get(w)?.(true);
+    this.readyWaiters.delete(w);
+    this.emitWorker(w);
+    this.emitPool();
+    this.pump();
+  }
+
+  private onSpawnError(w: WorkerProcess, python: string, error: Error): void {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT'
+      ? `the Python interpreter '${python}' was not found; set "python" in the pool of servestack.json, pass --python, or install python3 [PYTHON_NOT_FOUND]`
+      : `could not start '${python}': ${error.message} [PYTHON_NOT_FOUND]`;
+    this.failure = message;
+    // A failed spawn never emits 'exit' on every platform; settle it here once.
+    if (w.state !== 'exited') {
+      w.state = 'exited';
+      this.onExit(w, null, null);
+    }
+  }
+
+  private onExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    const index = this.workers.indexOf(w);
+    if (index < 0) return; // already settled (spawn error, then exit)
+    this.workers.splice(index, 1);
+    const timedOut = this.timedOut.delete(w);
+    this.settleUnfinished(w, timedOut);
+    this.exitWaiters.get(w)?.();
+    this.exitWaiters.delete(w);
+    this.readyWaiters.get(w)?.(false);
+    this.readyWaiters.delete(w);
+    this.emitWorker(w);
+
+    if (this.status === 'stopped') return;
+    if (w.loadFailure || code === WORKER_CONTRACT.exitAppLoadFailed) {
+      this.onLoadFailure(w);
+    } else if (this.failure && w.pid === undefined) {
+      this.logFailureOnce(this.failure);
+      this.scheduleRetry();
+    } else if (!w.retiring) {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      this.options.logger.error('server', `worker ${w.id} (pid ${w.pid}) ${how}; starting a new one`, { pool: this.name, workerId: w.id });
+      if (this.crashBudget.record()) {
+        this.failure = `workers of pool '${this.name}' keep crashing (more than 5 in 10 s)`;
+        this.logFailureOnce(this.failure);
+        this.scheduleRetry();
+      }
+    }
+    this.reconcile();
+    this.pump();
+  }
+
+  private onLoadFailure(w: WorkerProcess): void {
+    const f = w.loadFailure;
+    const where = f?.file ? `${f.file}${f.line ? `:${f.line}` : ''}: ` : '';
+    this.failure = `the app '${this.config.app}' could not be loaded: ${where}${f?.message ?? 'the worker exited with code 4'}`;
+    const text = `${this.failure} [APP_LOAD_FAILED] — fix the error and save; ServeStack retries with back-off`;
+    // Every worker of the pool fails the same way: the traceback reaches the log once.
+    if (this.lastLoggedFailure !== text && f?.traceback) {
+      this.options.logger.error('worker', f.traceback.trimEnd(), { pool: this.name, workerId: w.id });
+    }
+    this.logFailureOnce(text);
+    this.scheduleRetry();
+  }
+
+  private logFailureOnce(text: string): void {
+    if (this.lastLoggedFailure === text) return;
+    this.lastLoggedFailure = text;
+    this.options.logger.error('server', text, { pool: this.name });
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    if (!this.workers.some((w) => w.accepting)) this.status = 'backoff';
+    const delay = this.backoff.fail();
+    this.options.logger.debug('server', `pool '${this.name}': next start attempt in ${delay / 1000}s`, { pool: this.name });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.reconcile();
+    }, delay);
+    this.retryTimer.unref();
+    // Nothing can serve the queue now: answer it rather than let it wait out the back-off.
+    if (!this.workers.some((w) => w.state !== 'exited')) {
+      for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, this.failure ?? 'no worker is available');
+    }
+    this.emitPool();
+  }
+
+  private cancelBackoff(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.backoff.reset();
+  }
+
+  /** Jobs a dead worker held: the running ones fail, the ones it never started are queued again. */
+  private settleUnfinished(w: WorkerProcess, timedOut: boolean): void {
+    const jobs = w.takeUnfinishedJobs();
+    const requeue: Job[] = [];
+    jobs.forEach((job, i) => {
+      if (job.done) return;
+      if (i < w.capacity || job.responseStarted || job.head.hasBody) {
+        job.done = true;
+        if (job.responseStarted) job.onEnd(true);
+        else job.onFail(timedOut ? 504 : 502, `worker ${w.id} (pid ${w.pid}) exited before it answered`);
+      } else {
+        job.revoking = false;
+        requeue.push(job);
+      }
+    });
+    this.queue.unshift(...requeue);
+  }
+
+  // ── timeouts, heartbeats, memory ──────────────────────────────────────────────
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const w of this.workers) {
+      if (w.state === 'exited' || this.timedOut.has(w)) continue;
+      for (let i = 0; i < Math.min(w.capacity, w.jobs.length); i++) {
+        const job = w.jobs[i];
+        if (job.startedAt && !job.done && now - job.startedAt > this.config.timeoutMs) {
+          this.timeoutWorker(w, job, now);
+          break;
+        }
+      }
+      if (!this.timedOut.has(w) && w.state !== 'booting' && now - w.lastHeartbeat > WORKER_CONTRACT.heartbeatTimeoutMs) {
+        this.options.logger.error('server', `worker ${w.id} (pid ${w.pid}) sent no heartbeat for ${WORKER_CONTRACT.heartbeatTimeoutMs / 1000}s; replacing it`, { pool: this.name, workerId: w.id });
+        this.timedOut.add(w);
+        w.dumpStack();
+        setTimeout(() => w.kill(), 500).unref();
+      }
+    }
+    if (++this.sweeps % 8 === 0) void this.sampleMemory();
+  }
+
+  private timeoutWorker(w: WorkerProcess, job: Job, now: number): void {
+    this.timedOut.add(w);
+    const seconds = ((now - job.startedAt) / 1000).toFixed(1);
+    this.options.logger.error(
+      'server',
+      `${job.head.method} ${job.head.path} ran ${seconds}s, past the pool's timeout of ${this.config.timeoutMs / 1000}s; answering 504 and replacing worker ${w.id} (pid ${w.pid}). Its Python stack follows.`,
+      { pool: this.name, workerId: w.id },
+    );
+    job.done = true;
+    if (job.responseStarted) job.onEnd(true);
+    else job.onFail(504, `the app did not answer within ${this.config.timeoutMs / 1000}s`);
+    w.retiring = true;
+    w.jobs.forEach((other, i) => {
+      if (i >= w.capacity && !other.revoking) w.revoke(other);
+    });
+    w.dumpStack();
+    // The dump is written by the worker's reader thread; give it a moment, then kill.
+    setTimeout(() => w.kill(), 500).unref();
+    this.reconcile();
+  }
+
+  private async sampleMemory(): Promise<void> {
+    if (process.platform !== 'linux') return;
+    await Promise.all(
+      this.workers.map(async (w) => {
+        if (!w.pid || w.state === 'exited') return;
+        try {
+          const statm = await readFile(`/proc/${w.pid}/statm`, 'utf8');
+          w.rssBytes = Number(statm.split(' ')[1]) * 4096;
+        } catch {
+          // the process exited between the check and the read; its exit event follows
+        }
+      }),
+    );
+  }
+
+  private emitWorker(w: WorkerProcess): void {
+    this.options.events.onWorker(w.info());
+  }
+  private emitPool(): void {
+    this.options.events.onPool(this.info());
+  }
+}
+
+function stateRank(w: WorkerProcess): number {
+  return w.state === 'booting' ? 0 : w.state === 'idle' ? 1 : 2;
+}
+
+/** A relative interpreter path (".venv/bin/python") is relative to the workspace folder. */
+export function resolvePython(python: string, cwd: string): string {
+  if (path.isAbsolute(python) || !/[\\/]/.test(python)) return python;
+  return path.resolve(cwd, python);
+}

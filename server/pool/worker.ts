@@ -1,0 +1,258 @@
+// One Python worker process: spawn (never fork), the framed channel on fd 3, the
+// requests it holds in order, heartbeats, and its exit. It decides nothing: the pool
+// (the arbiter) reads its state and tells it what to do.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { FrameType, WORKER_CONTRACT, type RequestHead, type WorkerInfo, type WorkerState } from '../protocol';
+import { FrameDecoder, FrameWriter } from './frames';
+
+/** What the proxy gives the pool for one request, and how it hears back. */
+export interface Job {
+  head: RequestHead;
+  /** Serialized head, built once even if the job is revoked and re-sent. */
+  headBytes: Buffer;
+  onStart(status: number, headers: [string, string][], workerId: number): void;
+  onChunk(data: Buffer): void;
+  onEnd(failed: boolean): void;
+  /** The job cannot complete: no worker, timeout, worker died. The proxy answers with the code. */
+  onFail(status: 502 | 503 | 504, reason: string): void;
+  /** Called when the job is handed to a worker: the proxy then streams the body to it. */
+  onAssigned?(worker: WorkerProcess, requestId: number): void;
+  // bookkeeping owned by the pool
+  requestId: number;
+  enqueuedAt: number;
+  startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
+  responseStarted: boolean;
+  revoking: boolean;
+  done: boolean;
+}
+
+export interface LoadFailure {
+  message: string;
+  traceback: string;
+  file?: string | null;
+  line?: number | null;
+}
+
+export interface WorkerEvents {
+  onReady(worker: WorkerProcess): void;
+  onJobDone(worker: WorkerProcess, job: Job): void;
+  onRevoked(worker: WorkerProcess, job: Job): void;
+  onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void;
+  onOutput(worker: WorkerProcess, stream: 'stdout' | 'stderr', line: string): void;
+  onSpawnError(worker: WorkerProcess, error: Error): void;
+}
+
+export interface WorkerSpawnSpec {
+  id: number;
+  pool: string;
+  generation: number;
+  python: string;
+  script: string; // path of servestack_worker.py
+  args: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export class WorkerProcess {
+  readonly id: number;
+  readonly pool: string;
+  readonly generation: number;
+  readonly startedAt = Date.now();
+  state: WorkerState = 'booting';
+  pid: number | undefined;
+  capacity = 1;
+  requests = 0;
+  lastHeartbeat = Date.now();
+  loadFailure: LoadFailure | undefined;
+  exitCode: number | null | undefined;
+  rssBytes: number | undefined;
+  /** Jobs sent to this worker, in the order it runs them; the first `capacity` are running. */
+  readonly jobs: Job[] = [];
+  /** Set when the arbiter asked it to go (drain, scale down, kill): its exit is expected. */
+  retiring = false;
+
+  private readonly child: ChildProcess;
+  private readonly writer: FrameWriter;
+  private readonly byId = new Map<number, Job>();
+
+  constructor(spec: WorkerSpawnSpec, private readonly events: WorkerEvents) {
+    this.id = spec.id;
+    this.pool = spec.pool;
+    this.generation = spec.generation;
+    this.child = spawn(spec.python, ['-u', spec.script, ...spec.args], {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    this.pid = this.child.pid;
+    const channel = this.child.stdio[3] as Socket;
+    this.writer = new FrameWriter(channel);
+    const decoder = new FrameDecoder((type, id, payload) => this.onFrame(type, id, payload));
+    channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+    // The worker may already be gone when we write; its exit event tells the story.
+    channel.on('error', () => undefined);
+    this.pipeLines(this.child.stdout!, 'stdout');
+    this.pipeLines(this.child.stderr!, 'stderr');
+    this.child.on('error', (error) => this.events.onSpawnError(this, error));
+    this.child.on('exit', (code, signal) => {
+      this.exitCode = code;
+      this.state = 'exited';
+      this.events.onExit(this, code, signal);
+    });
+  }
+
+  get inFlight(): number {
+    return this.jobs.length;
+  }
+
+  get accepting(): boolean {
+    return (this.state === 'idle' || this.state === 'busy') && !this.retiring;
+  }
+
+  info(): WorkerInfo {
+    return {
+      id: this.id,
+      pool: this.pool,
+      pid: this.pid,
+      state: this.state,
+      requests: this.requests,
+      inFlight: this.jobs.length,
+      startedAt: this.startedAt,
+      rssBytes: this.rssBytes,
+      generation: this.generation,
+      exitCode: this.exitCode,
+    };
+  }
+
+  assign(job: Job): void {
+    this.jobs.push(job);
+    this.byId.set(job.requestId, job);
+    if (this.jobs.length <= this.capacity) job.startedAt = Date.now();
+    this.state = 'busy';
+    this.writer.send(FrameType.Request, job.requestId, job.headBytes);
+    job.onAssigned?.(this, job.requestId);
+  }
+
+  sendBody(requestId: number, data: Buffer): void {
+    this.writer.send(FrameType.Body, requestId, data);
+  }
+  endBody(requestId: number): void {
+    this.writer.send(FrameType.BodyEnd, requestId);
+  }
+  abort(requestId: number): void {
+    if (this.byId.has(requestId)) this.writer.send(FrameType.Abort, requestId);
+  }
+  revoke(job: Job): void {
+    job.revoking = true;
+    this.writer.send(FrameType.Revoke, job.requestId);
+  }
+  /** Finish what it holds, then exit by itself. */
+  askToStop(): void {
+    this.retiring = true;
+    if (this.state !== 'exited') this.state = this.state === 'booting' ? 'booting' : 'draining';
+    this.writer.send(FrameType.Stop, 0);
+  }
+  dumpStack(): void {
+    this.writer.send(FrameType.DumpStack, 0);
+  }
+  kill(): void {
+    this.retiring = true;
+    if (this.state !== 'exited') this.child.kill('SIGKILL');
+  }
+  get congested(): boolean {
+    return this.writer.congested;
+  }
+  onDrain(listener: () => void): void {
+    (this.child.stdio[3] as Socket).once('drain', listener);
+  }
+
+  /** Removes and returns the jobs that never got a response, for the pool to settle. */
+  takeUnfinishedJobs(): Job[] {
+    const jobs = this.jobs.splice(0);
+    this.byId.clear();
+    return jobs;
+  }
+
+  private onFrame(type: number, requestId: number, payload: Buffer): void {
+    switch (type) {
+      case FrameType.Start: {
+        const job = this.byId.get(requestId);
+        if (!job || job.done) return;
+        const [status, headers] = JSON.parse(payload.toString('utf8')) as [number, [string, string][]];
+        job.responseStarted = true;
+        job.onStart(status, headers, this.id);
+        return;
+      }
+      case FrameType.Chunk: {
+        const job = this.byId.get(requestId);
+        if (job && !job.done) job.onChunk(payload);
+        return;
+      }
+      case FrameType.End: {
+        const job = this.byId.get(requestId);
+        if (!job) return;
+        this.removeJob(job);
+        this.requests++;
+        if (!job.done) {
+          job.done = true;
+          job.onEnd(payload.length > 0);
+        }
+        this.events.onJobDone(this, job);
+        return;
+      }
+      case FrameType.Revoked: {
+        const job = this.byId.get(requestId);
+        if (!job) return;
+        this.removeJob(job);
+        job.revoking = false;
+        this.events.onRevoked(this, job);
+        return;
+      }
+      case FrameType.Heartbeat:
+        this.lastHeartbeat = Date.now();
+        return;
+      case FrameType.Ready: {
+        const ready = JSON.parse(payload.toString('utf8')) as { pid: number; capacity: number };
+        this.capacity = Math.max(1, ready.capacity);
+        this.lastHeartbeat = Date.now();
+        if (this.state === 'booting') this.state = this.retiring ? 'draining' : 'idle';
+        this.events.onReady(this);
+        return;
+      }
+      case FrameType.LoadFailed:
+        this.loadFailure = JSON.parse(payload.toString('utf8')) as LoadFailure;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private removeJob(job: Job): void {
+    const index = this.jobs.indexOf(job);
+    if (index < 0) return;
+    this.jobs.splice(index, 1);
+    this.byId.delete(job.requestId);
+    // The job that moved into a running slot starts its clock now.
+    const promoted = this.jobs[this.capacity - 1];
+    if (promoted && promoted.startedAt === 0) promoted.startedAt = Date.now();
+    if (this.jobs.length === 0 && this.state === 'busy') this.state = 'idle';
+  }
+
+  private pipeLines(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr'): void {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      const lines = (rest + text).split(/\r?\n/);
+      rest = lines.pop() ?? '';
+      for (const line of lines) this.events.onOutput(this, name, line);
+    });
+    stream.on('end', () => {
+      if (rest) this.events.onOutput(this, name, rest);
+      rest = '';
+    });
+  }
+}
+
+export const KILL_GRACE_MS = WORKER_CONTRACT.killGraceMs;

@@ -1,0 +1,46 @@
+// One line per request in NGINX's "combined" format, plus what NGINX users add for an
+// upstream: request time, upstream time and which worker answered.
+import type { IncomingMessage } from 'node:http';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+let cachedSecond = -1;
+let cachedStamp = '';
+
+/** NGINX's $time_local, e.g. 25/Nov/2026:16:01:26 +0000, computed once a second. */
+export function timeLocal(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second === cachedSecond) return cachedStamp;
+  const d = new Date(now);
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  cachedStamp = `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`;
+  cachedSecond = second;
+  return cachedStamp;
+}
+
+function quoted(value: string | undefined): string {
+  if (!value) return '"-"';
+  return '"' + value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) + '"';
+}
+
+export interface AccessFacts {
+  remoteAddr: string;
+  status: number;
+  bytes: number;
+  startedAt: number; // ms (performance.now())
+  endedAt: number;
+  upstreamMs?: number;
+  worker?: string; // "pool:id"
+}
+
+export function accessLine(req: IncomingMessage, facts: AccessFacts): string {
+  const request = `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+  const rt = ((facts.endedAt - facts.startedAt) / 1000).toFixed(3);
+  const urt = facts.upstreamMs === undefined ? '-' : (facts.upstreamMs / 1000).toFixed(3);
+  return (
+    `${facts.remoteAddr} - - [${timeLocal(Date.now())}] ${quoted(request)} ${facts.status} ${facts.bytes} ` +
+    `${quoted(req.headers.referer)} ${quoted(req.headers['user-agent'])} rt=${rt} urt=${urt} w=${facts.worker ?? '-'}`
+  );
+}

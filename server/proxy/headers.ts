@@ -1,0 +1,66 @@
+// Which headers cross the proxy. Hop-by-hop headers (RFC 9110 §7.6.1) and every header
+// named in Connection stay on their hop, both ways. Forwarding headers that arrive from
+// the client are dropped and set afresh: ServeStack is the edge, so nothing a client
+// claims about where it came from is passed on (a spoofed X-Forwarded-For would reach
+// the app as the truth — the app's proxy-fix middleware trusts loopback).
+import type { IncomingMessage } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+]);
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const tokens = value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
+  return tokens.length ? new Set(tokens) : undefined;
+}
+
+export interface ForwardingFacts {
+  remoteAddr: string;
+  scheme: 'http' | 'https';
+  host: string | undefined;
+  port: number;
+}
+
+/** Request headers for the upstream, lower-case names, forwarding headers set as NGINX would. */
+export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFacts): [string, string][] {
+  const raw = req.rawHeaders;
+  const listed = connectionTokens(req.headers.connection);
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || FORWARDING.has(name) || listed?.has(name)) continue;
+    out.push([name, raw[i + 1]]);
+  }
+  out.push(['x-forwarded-for', facts.remoteAddr]);
+  out.push(['x-forwarded-proto', facts.scheme]);
+  if (facts.host) out.push(['x-forwarded-host', facts.host]);
+  out.push(['x-forwarded-port', String(facts.port)]);
+  out.push(['x-real-ip', facts.remoteAddr]);
+  return out;
+}
+
+/** Response headers for the client as a flat [name, value, …] list, hop-by-hop removed. */
+export function downstreamResponseHeaders(headers: [string, string][]): string[] {
+  let listed: Set<string> | undefined;
+  for (const [name, value] of headers) if (name.toLowerCase() === 'connection') listed = connectionTokens(value);
+  const flat: string[] = [];
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    flat.push(name, value);
+  }
+  return flat;
+}
+
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** The client's address without the IPv4-mapped prefix, as NGINX's $remote_addr shows it. */
+export function clientAddress(req: IncomingMessage): string {
+  const addr = req.socket.remoteAddress ?? '';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,225 @@
+// The HTTP front (NGINX's role): listen, route by longest prefix, then serve a static
+// file, hand the request to a pool, or proxy it to a URL. Routes live in one object
+// that a config change replaces whole, so a request sees either the old or the new
+// routes, never a mix.
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { execFile } from 'node:child_process';
+import type { LimitsConfig, ListenConfig, RouteConfig } from '../config/types';
+import { ServeStackError } from '../errors';
+import type { Logger } from '../log';
+import type { Pool } from '../pool/pool';
+import { accessLine } from './accessLog';
+import { sendErrorPage } from './errorPages';
+import { forwardToPool } from './forwardToPool';
+import { forwardToUrl, upgradeToUrl } from './forwardToUrl';
+import { clientAddress } from './headers';
+import { RateLimiter } from './rateLimit';
+import { createRouter, type Router } from './router';
+import { createStaticHandler, type StaticHandler } from './static';
+
+export interface ProxyRoutes {
+  router: Router;
+  statics: Map<number, StaticHandler>; // by route index
+  limiters: Map<number, RateLimiter>;
+  pools: Map<string, Pool>;
+  limits: LimitsConfig;
+}
+
+export type RequestRecorder = (route: string, pool: string | undefined, status: number, ms: number) => void;
+
+export function buildRoutes(routes: RouteConfig[], pools: Map<string, Pool>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
+  const statics = new Map<number, StaticHandler>();
+  const limiters = new Map<number, RateLimiter>();
+  for (const route of routes) {
+    if (route.kind === 'static') {
+      statics.set(route.index, createStaticHandler(route.root, { onError: (err) => logger.error('server', `static ${route.path}: ${(err as Error).message}`) }));
+    }
+    if (route.rateLimit) limiters.set(route.index, new RateLimiter(route.rateLimit.count, route.rateLimit.perMs));
+  }
+  return { router: createRouter(routes), statics, limiters, pools, limits };
+}
+
+export class ProxyServer {
+  private readonly server: http.Server;
+  private inFlight = 0;
+  private drainWaiters: Array<() => void> = [];
+  address: { host: string; port: number } | undefined;
+
+  constructor(
+    public routes: ProxyRoutes,
+    private readonly logger: Logger,
+    private readonly record: RequestRecorder,
+  ) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: routes.limits.maxHeaderSize,
+        headersTimeout: routes.limits.headerTimeoutMs,
+        // Long uploads and streamed responses are the app's business; the pool's timeout bounds them.
+        requestTimeout: 0,
+        keepAliveTimeout: 65000,
+      },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+  }
+
+  /** Never claims a port before listen succeeds; an unpinned port moves on to the next free one. */
+  async listen(listen: ListenConfig): Promise<{ host: string; port: number; url: string }> {
+    const attempts = listen.pinned || listen.port === 0 ? 1 : 20;
+    for (let i = 0; i < attempts; i++) {
+      const port = listen.port === 0 ? 0 : listen.port + i;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onError = (error: Error) => {
+            this.server.off('listening', onListening);
+            reject(error);
+          };
+          const onListening = () => {
+            this.server.off('error', onError);
+            resolve();
+          };
+          this.server.once('error', onError);
+          this.server.once('listening', onListening);
+          this.server.listen(port, listen.host);
+        });
+        const bound = this.server.address() as { address: string; port: number };
+        if (i > 0) this.logger.warn('server', `port ${listen.port} is in use; serving on ${bound.port} instead (pin a port with --port or "listen" to make this an error)`);
+        this.address = { host: listen.host, port: bound.port };
+        const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host;
+        return { host: listen.host, port: bound.port, url: `http://${shownHost}:${bound.port}/` };
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' && i + 1 < attempts) continue;
+        if (code === 'EADDRINUSE') {
+          const holder = await portHolder(port);
+          throw new ServeStackError('PORT_IN_USE', `port ${port} on ${listen.host} is already in use${holder ? ` by ${holder}` : ''}`, {
+            hint: `stop that program, or choose another port with --port or "listen" in servestack.json`,
+            cause: error,
+          });
+        }
+        throw new ServeStackError('LISTEN_FAILED', `could not listen on ${listen.host}:${port}: ${(error as Error).message}`, {
+          hint: code === 'EACCES' ? 'ports below 1024 need privileges; use a port above 1024' : code === 'EADDRNOTAVAIL' ? `${listen.host} is not an address of this machine` : undefined,
+          cause: error,
+        });
+      }
+    }
+    throw new ServeStackError('PORT_IN_USE', `ports ${listen.port}–${listen.port + attempts - 1} are all in use`, { hint: 'choose a port with --port' });
+  }
+
+  /** Stop accepting; let in-flight requests finish within graceMs; then close every connection. */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.drainWaiters.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    this.inFlight++;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const routes = this.routes;
+    const remoteAddr = clientAddress(req);
+    let routePath = '-';
+    let poolName: string | undefined;
+    let logged = false;
+    const finish = (status: number, bytes: number, upstreamMs?: number, worker?: string) => {
+      if (logged) return;
+      logged = true;
+      const ended = performance.now();
+      this.record(routePath, poolName, status, ended - started);
+      this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? { pool: poolName } : {});
+    };
+    res.on('close', () => {
+      this.inFlight--;
+      if (!logged) {
+        const length = Number(res.getHeader('content-length') ?? 0);
+        finish(res.writableFinished ? res.statusCode : 499, req.method === 'HEAD' ? 0 : length);
+      }
+      if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    });
+
+    if (pathname[0] !== '/') return sendErrorPage(res, 400, 'The request target must be a path starting with "/".');
+    const match = routes.router.match(pathname);
+    if (!match) return sendErrorPage(res, 404, `No route matches ${pathname}. Add one to "routes" in servestack.json.`);
+    const route = match.route;
+    routePath = route.path;
+    if (match.redirect) {
+      res.writeHead(301, { Location: match.redirect + (q < 0 ? '' : url.slice(q)), 'Content-Length': 0 });
+      return void res.end();
+    }
+    const limiter = routes.limiters.get(route.index);
+    if (limiter) {
+      const wait = limiter.take(remoteAddr);
+      if (wait > 0) return sendErrorPage(res, 429, undefined, { 'Retry-After': String(wait) });
+    }
+    const host = req.headers.host;
+    const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
+    switch (route.kind) {
+      case 'static':
+        routes.statics.get(route.index)!.handle(req, res, match.rest);
+        return;
+      case 'pool': {
+        const pool = routes.pools.get(route.pool);
+        poolName = route.pool;
+        if (!pool) return sendErrorPage(res, 502, `The pool '${route.pool}' is not running.`);
+        const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
+        forwardToPool(req, res, pool, { ...facts, serverName }, route.maxBodySize ?? routes.limits.maxBodySize, {
+          onDone: ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker),
+        });
+        return;
+      }
+      case 'proxy': {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        const limit = route.maxBodySize ?? routes.limits.maxBodySize;
+        if (declared > limit) {
+          res.setHeader('Connection', 'close');
+          return sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${limit} bytes.`);
+        }
+        forwardToUrl(req, res, route.target, route.path, facts, (status, bytes) => finish(status, bytes));
+        return;
+      }
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));
+    if (match?.route.kind === 'proxy') {
+      const facts = { remoteAddr: clientAddress(req), scheme: 'http' as const, host: req.headers.host, port: this.address?.port ?? 0 };
+      upgradeToUrl(req, socket, head, match.route.target, match.route.path, facts);
+      return;
+    }
+    const body = 'WebSockets are proxied only on routes with "proxy" so far\n';
+    socket.end(`HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  }
+}
+
+/** Best effort, Linux only: which program holds a TCP port, for the error message. */
+function portHolder(port: number): Promise<string | undefined> {
+  if (process.platform !== 'linux') return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    execFile('ss', ['-Hltnp', `sport = :${port}`], { timeout: 1000 }, (error, stdout) => {
+      if (error) return resolve(undefined);
+      const m = /users:\(\("([^"]+)",pid=(\d+)/.exec(stdout);
+      resolve(m ? `${m[1]} (pid ${m[2]})` : undefined);
+    });
+  });
+}

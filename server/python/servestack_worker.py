@@ -1,0 +1,578 @@
+"""ServeStack worker runtime: runs one WSGI or ASGI app for the arbiter.
+
+Stdlib only, Python >= 3.8: it must run in whatever interpreter the user has.
+The arbiter (server/pool/) spawns this file as a fresh interpreter (never a fork)
+and talks to it over fd 3, a socketpair carrying length-prefixed frames; stdout
+and stderr stay free for the app's own output. The contract (frame types, exit
+codes, heartbeat interval) is written once in server/protocol.ts and mirrored
+here; test/unit/worker-contract.test.ts checks that the two agree.
+"""
+
+import argparse
+import collections
+import faulthandler
+import importlib
+import inspect
+import io
+import json
+import os
+import struct
+import sys
+import threading
+import traceback
+
+# ── contract (mirrors server/protocol.ts) ────────────────────────────────────────
+EXIT_BOOT_FAILED = 3
+EXIT_APP_LOAD_FAILED = 4
+HEARTBEAT_INTERVAL_MS = 1000
+CHANNEL_FD = 3
+
+F_REQUEST = 1
+F_BODY = 2
+F_BODY_END = 3
+F_ABORT = 4
+F_STOP = 5
+F_DUMP_STACK = 6
+F_REVOKE = 7
+F_READY = 16
+F_HEARTBEAT = 17
+F_START = 18
+F_CHUNK = 19
+F_END = 20
+F_LOAD_FAILED = 21
+F_REVOKED = 22
+
+HEADER = struct.Struct(">IBI")
+HEADER_BYTES = HEADER.size  # 9
+
+# Many WSGI apps read the whole body at once; a read larger than this per frame is
+# pointless, and the arbiter sends body frames of at most 64 KiB anyway.
+READ_CHUNK = 256 * 1024
+
+
+class Channel:
+    """Frames over fd 3. Writes from any thread are serialized by a lock and each
+    call is a single write of every frame it is given (one syscall per response
+    in the common case)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, *frames):
+        """frames: (type, request_id, payload_bytes) tuples, written as one buffer."""
+        parts = []
+        for ftype, rid, payload in frames:
+            parts.append(HEADER.pack(len(payload), ftype, rid))
+            if payload:
+                parts.append(payload)
+        data = b"".join(parts)
+        view = memoryview(data)
+        with self.lock:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+
+    def frames(self):
+        """Yields (type, request_id, payload) until the arbiter closes the channel."""
+        buf = bytearray()
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            pos = 0
+            end = len(buf)
+            while end - pos >= HEADER_BYTES:
+                length, ftype, rid = HEADER.unpack_from(buf, pos)
+                if end - pos - HEADER_BYTES < length:
+                    break
+                start = pos + HEADER_BYTES
+                yield ftype, rid, bytes(buf[start:start + length])
+                pos = start + length
+            if pos:
+                del buf[:pos]
+
+
+class RequestBody(io.RawIOBase):
+    """wsgi.input: the request body as it streams in from the arbiter."""
+
+    def __init__(self):
+        super().__init__()
+        self.cond = threading.Condition()
+        self.chunks = collections.deque()
+        self.done = False
+        self.aborted = False
+
+    # called by the reader thread
+    def feed(self, data):
+        with self.cond:
+            self.chunks.append(data)
+            self.cond.notify()
+
+    def finish(self, aborted=False):
+        with self.cond:
+            self.done = True
+            self.aborted = self.aborted or aborted
+            self.cond.notify_all()
+
+    # read side (the app)
+    def readable(self):
+        return True
+
+    def _take(self, limit):
+        """One chunk of at most `limit` bytes (-1: any), b'' at the end."""
+        with self.cond:
+            while not self.chunks and not self.done:
+                self.cond.wait()
+            if not self.chunks:
+                if self.aborted:
+                    raise IOError("client disconnected before the request body was complete")
+                return b""
+            chunk = self.chunks.popleft()
+            if 0 <= limit < len(chunk):
+                self.chunks.appendleft(chunk[limit:])
+                chunk = chunk[:limit]
+            return chunk
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            parts = []
+            while True:
+                chunk = self._take(-1)
+                if not chunk:
+                    return b"".join(parts)
+                parts.append(chunk)
+        parts = []
+        remaining = size
+        while remaining > 0:
+            chunk = self._take(remaining)
+            if not chunk:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+
+    def readinto(self, b):
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def readline(self, size=-1):
+        line = bytearray()
+        while size < 0 or len(line) < size:
+            with self.cond:
+                while not self.chunks and not self.done:
+                    self.cond.wait()
+                if not self.chunks:
+                    break
+                chunk = self.chunks.popleft()
+                nl = chunk.find(b"\n")
+                take = len(chunk) if nl < 0 else nl + 1
+                if size >= 0:
+                    take = min(take, size - len(line))
+                line += chunk[:take]
+                if take < len(chunk):
+                    self.chunks.appendleft(chunk[take:])
+                if nl >= 0 and take == nl + 1:
+                    break
+        return bytes(line)
+
+    def readlines(self, hint=-1):
+        return list(iter(self.readline, b""))
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+class EmptyBody(RequestBody):
+    def __init__(self):
+        super().__init__()
+        self.done = True
+
+
+class Request:
+    __slots__ = ("rid", "head", "body", "started", "aborted")
+
+    def __init__(self, rid, head):
+        self.rid = rid
+        self.head = head
+        self.body = RequestBody() if head.get("hasBody") else EmptyBody()
+        self.started = False
+        self.aborted = False
+
+
+# ── loading the app ───────────────────────────────────────────────────────────────
+
+
+class AppLoadError(Exception):
+    pass
+
+
+def load_target(target):
+    """Gunicorn's syntax: 'module:name', 'module:factory()', 'module:factory(1, x="y")',
+    'module' alone meaning 'module:application'."""
+    module_name, _, expr = target.partition(":")
+    expr = expr.strip() or "application"
+    module = importlib.import_module(module_name.strip())
+    name, paren, rest = expr.partition("(")
+    obj = module
+    for part in name.strip().split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AppLoadError(
+                "module '%s' (%s) has no attribute '%s'; the app target is '%s'"
+                % (module_name, getattr(module, "__file__", "?"), part, target)
+            )
+    if paren:
+        import ast
+
+        if not rest.rstrip().endswith(")"):
+            raise AppLoadError("the app target '%s' has an unclosed call" % target)
+        call = ast.parse(name.strip() + "(" + rest, mode="eval").body
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        obj = obj(*args, **kwargs)
+    if obj is None:
+        raise AppLoadError("the app target '%s' is None (does the factory return the app?)" % target)
+    if not callable(obj):
+        raise AppLoadError("the app target '%s' is not callable (it is a %s)" % (target, type(obj).__name__))
+    return obj
+
+
+def is_asgi(app):
+    if inspect.iscoroutinefunction(app):
+        return True
+    call = getattr(app, "__call__", None)
+    if call is not None and inspect.iscoroutinefunction(call):
+        return True
+    try:
+        params = inspect.signature(app).parameters
+    except (TypeError, ValueError):
+        return False
+    # An ASGI 3 callable takes (scope, receive, send); WSGI takes (environ, start_response).
+    return len(params) == 3
+
+
+def describe_load_failure(exc):
+    """The message, the traceback and the innermost file:line in the user's code."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    file = line = None
+    if isinstance(exc, SyntaxError) and exc.filename:
+        file, line = exc.filename, exc.lineno
+    else:
+        here = os.path.abspath(__file__)
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if os.path.abspath(frame.filename) != here and not frame.filename.startswith("<frozen"):
+                file, line = frame.filename, frame.lineno
+    message = "%s: %s" % (type(exc).__name__, exc)
+    return {"message": message, "traceback": tb, "file": file, "line": line}
+
+
+# ── WSGI ──────────────────────────────────────────────────────────────────────────
+
+
+def build_environ(head, body):
+    environ = {
+        "REQUEST_METHOD": head["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_path(head["path"]),
+        "QUERY_STRING": head["query"],
+        "SERVER_NAME": head["serverName"],
+        "SERVER_PORT": str(head["serverPort"]),
+        "SERVER_PROTOCOL": "HTTP/" + head["httpVersion"],
+        "REMOTE_ADDR": head["remoteAddr"],
+        "REMOTE_PORT": str(head["remotePort"]),
+        "REQUEST_URI": head["path"] + ("?" + head["query"] if head["query"] else ""),
+        "RAW_URI": head["path"] + ("?" + head["query"] if head["query"] else ""),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": head["scheme"],
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": THREADS > 1,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    for name, value in head["headers"]:
+        if name == "content-type":
+            environ["CONTENT_TYPE"] = value
+        elif name == "content-length":
+            environ["CONTENT_LENGTH"] = value
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key in environ:
+                environ[key] += "," + value
+            else:
+                environ[key] = value
+    return environ
+
+
+def unquote_path(path):
+    # PEP 3333: PATH_INFO is the percent-decoded path as latin-1 "bytes in a str".
+    from urllib.parse import unquote_to_bytes
+
+    return unquote_to_bytes(path).decode("latin-1")
+
+
+def encode_head(status, headers):
+    return json.dumps([status, headers], separators=(",", ":")).encode("utf-8")
+
+
+def run_wsgi_request(app, req, channel):
+    rid = req.rid
+    environ = build_environ(req.head, req.body)
+    state = {"status": None, "headers": None, "sent": False}
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if state["sent"]:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif state["status"] is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        state["status"] = int(status.split(" ", 1)[0])
+        state["headers"] = [[str(k), str(v)] for k, v in headers]
+        return write
+
+    def write(data):
+        if state["status"] is None:
+            raise AssertionError("write() before start_response()")
+        if req.aborted:
+            return
+        frames = []
+        if not state["sent"]:
+            frames.append((F_START, rid, encode_head(state["status"], state["headers"])))
+            state["sent"] = True
+        if data:
+            frames.append((F_CHUNK, rid, bytes(data)))
+        if frames:
+            channel.send(*frames)
+
+    result = None
+    try:
+        result = app(environ, start_response)
+        # Fast path: a list of chunks (Flask, Django, most apps) leaves in one write.
+        if isinstance(result, (list, tuple)) and not state["sent"]:
+            body = b"".join(result)
+            frames = [(F_START, rid, encode_head(state["status"], state["headers"]))]
+            if body:
+                frames.append((F_CHUNK, rid, body))
+            frames.append((F_END, rid, b""))
+            state["sent"] = True
+            channel.send(*frames)
+            return
+        for data in result:
+            if req.aborted:
+                break
+            if data or not state["sent"]:
+                write(data)
+        if not state["sent"]:
+            write(b"")
+        channel.send((F_END, rid, b""))
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        if not state["sent"]:
+            body = b"Internal Server Error\n"
+            channel.send(
+                (F_START, rid, encode_head(500, [["Content-Type", "text/plain; charset=utf-8"], ["Content-Length", str(len(body))]])),
+                (F_CHUNK, rid, body),
+                (F_END, rid, b""),
+            )
+        else:
+            # Headers already went out: the arbiter cuts the connection short.
+            channel.send((F_END, rid, b'{"error":true}'))
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                traceback.print_exc()
+
+
+# ── the worker ────────────────────────────────────────────────────────────────────
+
+
+class Worker:
+    def __init__(self, channel, app, threads):
+        self.channel = channel
+        self.app = app
+        self.threads = threads
+        self.lock = threading.Condition()
+        self.pending = collections.deque()  # requests not started yet, in order
+        self.requests = {}  # rid -> Request, started or not
+        self.stopping = False
+        self.active = 0
+
+    # reader thread
+    def read_loop(self):
+        for ftype, rid, payload in self.channel.frames():
+            if ftype == F_REQUEST:
+                req = Request(rid, json.loads(payload))
+                with self.lock:
+                    self.requests[rid] = req
+                    self.pending.append(req)
+                    self.lock.notify()
+            elif ftype == F_BODY:
+                req = self.requests.get(rid)
+                if req is not None:
+                    req.body.feed(payload)
+            elif ftype == F_BODY_END:
+                req = self.requests.get(rid)
+                if req is not None:
+                    req.body.finish()
+            elif ftype == F_ABORT:
+                req = self.requests.get(rid)
+                if req is not None:
+                    req.aborted = True
+                    req.body.finish(aborted=True)
+            elif ftype == F_REVOKE:
+                # Take back a request that has not started, so the arbiter can give it
+                # to a worker that just became free.
+                with self.lock:
+                    req = self.requests.get(rid)
+                    revoked = req is not None and not req.started
+                    if revoked:
+                        self.pending.remove(req)
+                        del self.requests[rid]
+                if revoked:
+                    self.channel.send((F_REVOKED, rid, b""))
+            elif ftype == F_STOP:
+                with self.lock:
+                    self.stopping = True
+                    self.lock.notify_all()
+            elif ftype == F_DUMP_STACK:
+                sys.stderr.write("servestack: stack of every thread of worker pid %d:\n" % os.getpid())
+                sys.stderr.flush()
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                sys.stderr.flush()
+        # The arbiter is gone (closed channel, or it died): never outlive it.
+        os._exit(0)
+
+    def next_request(self):
+        with self.lock:
+            while not self.pending:
+                if self.stopping:
+                    return None
+                self.lock.wait()
+            req = self.pending.popleft()
+            req.started = True
+            self.active += 1
+            return req
+
+    def done(self, req):
+        with self.lock:
+            self.requests.pop(req.rid, None)
+            self.active -= 1
+            self.lock.notify_all()
+
+    def serve_loop(self):
+        while True:
+            req = self.next_request()
+            if req is None:
+                return
+            try:
+                if req.aborted:
+                    # The client left while this waited here: nothing to run.
+                    self.channel.send((F_END, req.rid, b""))
+                    continue
+                run_wsgi_request(self.app, req, self.channel)
+            finally:
+                self.done(req)
+
+    def run(self):
+        reader = threading.Thread(target=self.read_loop, name="servestack-reader", daemon=True)
+        reader.start()
+        if self.threads <= 1:
+            self.serve_loop()
+        else:
+            pool = [threading.Thread(target=self.serve_loop, name="servestack-%d" % i, daemon=True) for i in range(self.threads)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+
+
+def heartbeat_loop(channel):
+    import time
+
+    interval = HEARTBEAT_INTERVAL_MS / 1000.0
+    while True:
+        time.sleep(interval)
+        try:
+            channel.send((F_HEARTBEAT, 0, b""))
+        except OSError:
+            os._exit(0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="servestack_worker")
+    parser.add_argument("--app", required=True)
+    parser.add_argument("--interface", default="auto", choices=["auto", "wsgi", "asgi"])
+    parser.add_argument("--cwd", default=".")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker-id", default="?")
+    try:
+        args = parser.parse_args(argv)
+        os.fstat(CHANNEL_FD)
+    except SystemExit:
+        os._exit(EXIT_BOOT_FAILED)
+    except OSError:
+        sys.stderr.write("servestack worker: no channel on fd %d; it is started by the servestack server\n" % CHANNEL_FD)
+        os._exit(EXIT_BOOT_FAILED)
+
+    global THREADS
+    THREADS = max(1, args.threads)
+    channel = Channel(CHANNEL_FD)
+    cwd = os.path.abspath(args.cwd)
+    os.chdir(cwd)
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    # The proxy in front is trusted: it set X-Forwarded-* and the scheme itself.
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+    try:
+        app = load_target(args.app)
+        interface = args.interface
+        if interface == "auto":
+            interface = "asgi" if is_asgi(app) else "wsgi"
+    except BaseException as exc:  # noqa: BLE001 - any failure to load is reported the same way
+        if isinstance(exc, (KeyboardInterrupt,)):
+            raise
+        report = describe_load_failure(exc)
+        try:
+            channel.send((F_LOAD_FAILED, 0, json.dumps(report).encode("utf-8")))
+        except OSError:
+            pass
+        os._exit(EXIT_APP_LOAD_FAILED)
+
+    threading.Thread(target=heartbeat_loop, args=(channel,), name="servestack-heartbeat", daemon=True).start()
+    if interface == "asgi":
+        import servestack_asgi
+
+        capacity = servestack_asgi.CAPACITY
+        ready = {"pid": os.getpid(), "interface": "asgi", "python": sys.version.split()[0], "capacity": capacity}
+        servestack_asgi.run(app, channel, sys.modules[__name__], lambda: channel.send((F_READY, 0, json.dumps(ready).encode("utf-8"))))
+    else:
+        ready = {"pid": os.getpid(), "interface": "wsgi", "python": sys.version.split()[0], "capacity": THREADS}
+        channel.send((F_READY, 0, json.dumps(ready).encode("utf-8")))
+        Worker(channel, app, THREADS).run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+THREADS = 1
+
+if __name__ == "__main__":
+    main()
