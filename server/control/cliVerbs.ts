@@ -167,11 +167,14 @@ async function follow(client: ControlClient, lines: LogLine[], opts: ControlVerb
   for (const l of buffered) if (!printed.has(key(l))) opts.out(formatLogLine(l));
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let finished = false;
     const off = client.onEvent((e) => {
       if (e.type === 'log') opts.out(formatLogLine(e.line));
       else if (e.type === 'stopping') stopping = true;
     });
     const finish = (code: number): void => {
+      if (finished) return;
+      finished = true;
       off();
       process.off('SIGINT', onSigint);
       opts.signal?.removeEventListener('abort', onAbort);
@@ -183,6 +186,7 @@ async function follow(client: ControlClient, lines: LogLine[], opts: ControlVerb
     if (opts.signal?.aborted) return finish(0);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     void client.closed.then(({ code }) => {
+      if (finished) return; // closed by us
       opts.err(stopping || code === 1001 ? 'the server stopped' : `the control channel closed (${code})`);
       finish(stopping || code === 1001 ? 0 : 1);
     });
