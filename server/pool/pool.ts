@@ -348,6 +348,7 @@ export class Pool {
       }
     }
     this.reconcile();
+    this.failQueueWhileBackingOff();
     this.pump();
   }
 
@@ -380,11 +381,13 @@ export class Pool {
       this.reconcile();
     }, delay);
     this.retryTimer.unref();
-    // Nothing can serve the queue now: answer it rather than let it wait out the back-off.
-    if (!this.workers.some((w) => w.state !== 'exited')) {
-      for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, this.failure ?? 'no worker is available');
-    }
     this.emitPool();
+  }
+
+  /** Nothing can serve the queue during a back-off: answer it rather than let it wait. */
+  private failQueueWhileBackingOff(): void {
+    if (!this.retryTimer || this.workers.some((w) => w.state !== 'exited')) return;
+    for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, this.failure ?? 'no worker is available');
   }
 
   private cancelBackoff(): void {

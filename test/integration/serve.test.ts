@@ -54,9 +54,10 @@ describe('serve: the hello example with two workers', { skip: python ? false : '
       assert.match(String(css.headers['content-type']), /text\/css/);
     }
     // The access log names no worker for static files, and a worker for the app.
-    await server.waitFor(/"GET \/static\/style\.css HTTP\/1\.1" 200 \d+ .* w=-/);
-    const lines = server.output().split('\n').filter((l) => l.includes('/static/style.css'));
-    assert.ok(lines.length >= 5);
+    const lines = await eventually(() => {
+      const found = server.output().split('\n').filter((l) => l.includes('GET /static/style.css'));
+      return found.length >= 5 ? found : undefined;
+    }, 5000, 'five access lines');
     for (const line of lines) assert.match(line, /w=-$/);
     const infoLine = server.output().split('\n').find((l) => l.includes('GET /api/info'));
     assert.match(infoLine ?? '', /w=web:\d+$/);
@@ -216,7 +217,7 @@ describe('serve: limits, timeouts and failures', { skip: python ? false : 'no py
         return r.status === 200 ? json(r).pid : undefined;
       }, 15000, 'a replacement worker');
       assert.notEqual(fresh, oldPid);
-      assert.equal(pidAlive(oldPid as number), false);
+      await eventually(() => !pidAlive(oldPid as number), 5000, 'the timed-out worker to be gone');
     } finally {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
