@@ -7,24 +7,32 @@ import { FRAME_HEADER_BYTES, type FrameTypeValue } from '../protocol';
 export type FrameHandler = (type: number, requestId: number, payload: Buffer) => void;
 
 export class FrameDecoder {
-  private pending: Buffer | undefined;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Bytes needed before a frame can complete: chunks are joined only then, never per chunk. */
+  private need = FRAME_HEADER_BYTES;
 
   constructor(private readonly onFrame: FrameHandler) {}
 
   push(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size < this.need) return;
+    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
     let pos = 0;
+    this.need = FRAME_HEADER_BYTES;
     while (buf.length - pos >= FRAME_HEADER_BYTES) {
-      const length = buf.readUInt32BE(pos);
-      const end = pos + FRAME_HEADER_BYTES + length;
-      if (end > buf.length) break;
-      const type = buf[pos + 4];
-      const id = buf.readUInt32BE(pos + 5);
-      this.onFrame(type, id, buf.subarray(pos + FRAME_HEADER_BYTES, end));
+      const end = pos + FRAME_HEADER_BYTES + buf.readUInt32BE(pos);
+      if (end > buf.length) {
+        this.need = end - pos;
+        break;
+      }
+      this.onFrame(buf[pos + 4], buf.readUInt32BE(pos + 5), buf.subarray(pos + FRAME_HEADER_BYTES, end));
       pos = end;
     }
-    // Copy the remainder so a large chunk is not kept alive by a small tail.
-    this.pending = pos === buf.length ? undefined : Buffer.from(buf.subarray(pos));
+    const rest = buf.subarray(pos);
+    this.chunks = rest.length ? [rest] : [];
+    this.size = rest.length;
   }
 }
 

@@ -1,0 +1,38 @@
+// The worker contract is written once in server/protocol.ts and mirrored in the Python
+// runtime; this test fails when the two drift apart.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { FRAME_HEADER_BYTES, FrameType, WORKER_CONTRACT } from '../../server/protocol';
+
+const source = readFileSync(path.join(__dirname, '..', '..', 'server', 'python', 'servestack_worker.py'), 'utf8');
+
+function pythonConstant(name: string): number {
+  const m = new RegExp(`^${name} = (\\d+)`, 'm').exec(source);
+  assert.ok(m, `servestack_worker.py defines no ${name}`);
+  return Number(m[1]);
+}
+
+test('the Python runtime uses the exit codes, heartbeat and fd of the contract', () => {
+  assert.equal(pythonConstant('EXIT_BOOT_FAILED'), WORKER_CONTRACT.exitBootFailed);
+  assert.equal(pythonConstant('EXIT_APP_LOAD_FAILED'), WORKER_CONTRACT.exitAppLoadFailed);
+  assert.equal(pythonConstant('HEARTBEAT_INTERVAL_MS'), WORKER_CONTRACT.heartbeatIntervalMs);
+  assert.equal(pythonConstant('CHANNEL_FD'), WORKER_CONTRACT.channelFd);
+});
+
+test('every frame type has the same number on both sides', () => {
+  const names: Record<keyof typeof FrameType, string> = {
+    Request: 'F_REQUEST', Body: 'F_BODY', BodyEnd: 'F_BODY_END', Abort: 'F_ABORT', Stop: 'F_STOP',
+    DumpStack: 'F_DUMP_STACK', Revoke: 'F_REVOKE', Ready: 'F_READY', Heartbeat: 'F_HEARTBEAT',
+    Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED',
+  };
+  for (const [key, pyName] of Object.entries(names)) {
+    assert.equal(pythonConstant(pyName), FrameType[key as keyof typeof FrameType], `${key} differs`);
+  }
+});
+
+test('the frame header is u32 length, u8 type, u32 request id, big-endian', () => {
+  assert.match(source, /HEADER = struct\.Struct\(">IBI"\)/);
+  assert.equal(FRAME_HEADER_BYTES, 4 + 1 + 4);
+});
