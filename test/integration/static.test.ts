@@ -138,10 +138,13 @@ before(async () => {
 });
 
 after(async () => {
-  for (const h of handlers) h.close();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  fs.rmSync(base, { recursive: true, force: true });
+  try {
+    for (const h of handlers) h.close();
+    server?.closeAllConnections();
+    if (server?.listening) await new Promise((resolve) => server.close(resolve));
+  } finally {
+    if (base) fs.rmSync(base, { recursive: true, force: true });
+  }
 });
 
 describe('static files', () => {
