@@ -32,7 +32,11 @@ export interface ControlClient {
   readonly snapshot: Snapshot;
   /** Send a command; resolves with the reply's result, rejects with a ServeStackError carrying the reply's code. */
   request<R extends ControlRequest>(command: R, opts?: { timeoutMs?: number }): Promise<ControlResults[R['type']]>;
-  /** Every event but replies. Events that arrived before the first listener are delivered to it (the latest 1000). */
+  /**
+   * Every event but replies. Events that arrived together with the snapshot are delivered
+   * to listeners added right after connectControl resolves (before any I/O); an event
+   * that arrives while no listener is registered is not kept.
+   */
   onEvent(listener: (event: NonReplyEvent) => void): () => void;
   /** Resolves when the connection has closed, for whatever reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -153,6 +157,11 @@ export function connectControl(opts: ControlClientOptions): Promise<ControlClien
         settled = true;
         clearTimeout(timer);
         resolve(client);
+        // Events that came with the snapshot wait for listeners added right after connecting
+        // (in the same turn); later, events without a listener are not kept.
+        setImmediate(() => {
+          if (listeners.size === 0) early = undefined;
+        });
         return;
       }
       if (early) {
