@@ -58,7 +58,7 @@ describe('serve: the hello example with two workers', { skip: python ? false : '
       const found = server.output().split('\n').filter((l) => l.includes('GET /static/style.css'));
       return found.length >= 5 ? found : undefined;
     }, 5000, 'five access lines');
-    for (const line of lines) assert.match(line, /w=-$/);
+    for (const line of lines ?? []) assert.match(line, /w=-$/);
     const infoLine = server.output().split('\n').find((l) => l.includes('GET /api/info'));
     assert.match(infoLine ?? '', /w=web:\d+$/);
     assert.ok(pid);
