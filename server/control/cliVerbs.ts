@@ -145,7 +145,7 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return true;
 }
 
-async function findServer(dir: string, opts: ControlVerbOptions): Promise<ReadServerState | undefined> {
+function findServer(dir: string, opts: ControlVerbOptions): ReadServerState | undefined {
   const found = readServerState(dir, opts.env);
   const serveHint = `start one with \`servestack serve ${shellQuote(dir)}\``;
   if (!found) {
@@ -292,7 +292,7 @@ export async function runControlVerb(verb: ControlVerb, args: string[], opts: Co
   const dir = canonicalDir(opts.dir);
   let client: ControlClient | undefined;
   try {
-    const server = await findServer(dir, opts);
+    const server = findServer(dir, opts);
     if (!server) return 1;
     try {
       client = await connectControl({ port: server.controlPort, token: server.token });

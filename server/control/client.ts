@@ -38,6 +38,9 @@ export interface ControlClient {
    * that arrives while no listener is registered is not kept.
    */
   onEvent(listener: (event: NonReplyEvent) => void): () => void;
+  /** The next event that matches, or a CONTROL_TIMEOUT rejection. */
+  waitForEvent<E extends NonReplyEvent>(match: (event: NonReplyEvent) => event is E, timeoutMs?: number): Promise<E>;
+  waitForEvent(match: (event: NonReplyEvent) => boolean, timeoutMs?: number): Promise<NonReplyEvent>;
   /** Resolves when the connection has closed, for whatever reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
   close(): Promise<void>;
@@ -213,6 +216,20 @@ export function connectControl(opts: ControlClientOptions): Promise<ControlClien
           });
         }
         return () => listeners.delete(listener);
+      },
+      waitForEvent(match: (event: NonReplyEvent) => boolean, timeoutMs = 15_000): Promise<NonReplyEvent> {
+        return new Promise((resolveEvent, rejectEvent) => {
+          const timer = setTimeout(() => {
+            off();
+            rejectEvent(controlError('CONTROL_TIMEOUT', `no matching event within ${timeoutMs} ms`));
+          }, timeoutMs);
+          const off = client.onEvent((event) => {
+            if (!match(event)) return;
+            clearTimeout(timer);
+            off();
+            resolveEvent(event);
+          });
+        });
       },
       close() {
         if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connectControl, type ControlClient, type NonReplyEvent } from '../../server/control/client';
+import { connectControl, type ControlClient } from '../../server/control/client';
 import { readServerState, stateFilePath, writeServerState, type ReadServerState } from '../../server/control/stateFile';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -89,20 +89,6 @@ function saveLikeAnEditor(file: string, text: string): void {
   fs.renameSync(tmp, file);
 }
 
-function nextEvent(client: ControlClient, pred: (e: NonReplyEvent) => boolean, timeoutMs = 15_000): Promise<NonReplyEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error('no matching control event in time'));
-    }, timeoutMs);
-    const off = client.onEvent((e) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
 
 const CONFIG_WITH_ASSETS = (base: string): string =>
   base.replace('"routes": [', '"routes": [\n    { "path": "/assets/", "static": "static" }, // added while serving');
@@ -282,7 +268,7 @@ describe('control against the real server', { timeout: 5 * TEST_TIMEOUT }, () =>
 
     it('an edit of servestack.json on disk changes the routes under load with zero failed requests', { timeout: TEST_TIMEOUT }, async () => {
       const base = fs.readFileSync(configFile, 'utf8');
-      const applied = nextEvent(client!, (e) => e.type === 'config' && e.applied);
+      const applied = client!.waitForEvent((e) => e.type === 'config' && e.applied);
       const results: { path: string; status: number; startedAt: number; error?: string }[] = [];
       const paths = ['/', '/api/info', '/static/style.css', '/assets/style.css'];
       const total = 300;
@@ -322,7 +308,7 @@ describe('control against the real server', { timeout: 5 * TEST_TIMEOUT }, () =>
     });
 
     it('a broken edit on disk keeps the running config and reports diagnostics', { timeout: TEST_TIMEOUT }, async () => {
-      const refused = nextEvent(client!, (e) => e.type === 'config' && !e.applied);
+      const refused = client!.waitForEvent((e) => e.type === 'config' && !e.applied);
       const routesBefore = (await client!.request({ type: 'status' })).routes;
       saveLikeAnEditor(configFile, '{ "routes": [ { "path": "/", "pool": ');
       const e = await refused;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { connectControl, type ControlClient, type NonReplyEvent } from '../../server/control/client';
+import { connectControl, type ControlClient } from '../../server/control/client';
 import { HARD_BUFFER_LIMIT, startControlServer, type ControlServer } from '../../server/control/server';
 import type { Metrics } from '../../server/control/metrics';
 import { ServeStackError } from '../../server/errors';
@@ -45,20 +45,6 @@ function upgradeStatus(port: number, headers: Record<string, string>, path = '/c
   });
 }
 
-function nextEvent(client: ControlClient, pred: (e: NonReplyEvent) => boolean, timeoutMs = 5000): Promise<NonReplyEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error('no matching event in time'));
-    }, timeoutMs);
-    const off = client.onEvent((e) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
 
 /** A raw WebSocket (no client library) with the token header; collects every message. */
 function rawSocket(server: ControlServer): Promise<{ ws: WebSocket; messages: ControlEvent[] }> {
@@ -204,7 +190,7 @@ describe('control server: commands and events', () => {
   });
 
   it('scale changes the count and streams worker and pool events', async () => {
-    const poolEvent = nextEvent(client, (e) => e.type === 'pool');
+    const poolEvent = client.waitForEvent((e) => e.type === 'pool');
     assert.equal(await client.request({ type: 'scale', workers: 3 }), undefined);
     const e = await poolEvent;
     assert.equal(e.type === 'pool' && e.pool.wanted, 3);
@@ -294,8 +280,8 @@ describe('control server: commands and events', () => {
   it('streams events to every client', async () => {
     const other = await connectControl({ port: server.port, token: server.token });
     try {
-      const a = nextEvent(client, (e) => e.type === 'log' && e.line.text === 'to all');
-      const b = nextEvent(other, (e) => e.type === 'log' && e.line.text === 'to all');
+      const a = client.waitForEvent((e) => e.type === 'log' && e.line.text === 'to all');
+      const b = other.waitForEvent((e) => e.type === 'log' && e.line.text === 'to all');
       target.log('to all');
       await Promise.all([a, b]);
     } finally {
@@ -318,7 +304,7 @@ describe('control server: stop, metrics, back-pressure, close', () => {
     target.onStop = () => server.close();
     const client = await connectControl({ port: server.port, token: server.token });
     try {
-      const stopping = nextEvent(client, (e) => e.type === 'stopping');
+      const stopping = client.waitForEvent((e) => e.type === 'stopping');
       assert.equal(await client.request({ type: 'stop' }), undefined);
       await stopping;
       const { code } = await client.closed;
@@ -346,7 +332,7 @@ describe('control server: stop, metrics, back-pressure, close', () => {
     const server = await startControlServer(target, { metrics });
     const client = await connectControl({ port: server.port, token: server.token });
     try {
-      const e = await nextEvent(client, (x) => x.type === 'metrics', 3000);
+      const e = await client.waitForEvent((x) => x.type === 'metrics', 3000);
       assert.deepEqual(e.type === 'metrics' && e.metrics, sample);
       assert.ok(samples >= 1);
     } finally {
