@@ -54,7 +54,10 @@ interface RouteBase {
   path: string; // prefix, starts with "/"
   maxBodySize?: number; // bytes; overrides limits.maxBodySize
   rateLimit?: { count: number; perMs: number };
-  /** 0-based index in the routes array of the config file, for diagnostics and reveal. */
+  /**
+   * 0-based index in the routes array of the config file, for diagnostics and reveal.
+   * -1 for the route the loader adds when "routes" is left out (the only pool at "/").
+   */
   index: number;
 }
 export interface StaticRoute extends RouteBase { kind: 'static'; root: string /* absolute */ }
@@ -69,6 +72,9 @@ export interface ListenConfig {
   pinned: boolean;
 }
 
+/** Reserved: accepted and checked, not yet served. Paths are absolute. */
+export type TlsConfig = 'auto' | { cert: string; key: string };
+
 export interface LimitsConfig {
   maxBodySize: number; // bytes
   maxHeaderSize: number; // bytes
@@ -81,6 +87,7 @@ export interface ServeConfig {
   file?: string; // absolute config path; undefined when detected
   detected: boolean;
   listen: ListenConfig;
+  tls?: TlsConfig;
   pools: Record<string, PoolConfig>;
   routes: RouteConfig[];
   limits: LimitsConfig;

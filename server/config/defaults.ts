@@ -1,0 +1,23 @@
+// Every default, as a raw config value read from schema.json (the one place defaults are
+// written). The resolver parses these exactly like values the user wrote, so "30s" in the
+// schema means what "30s" in a config means. Read once at load: a missing default throws.
+import { schemaDefault } from './schema';
+
+export const DEFAULTS = {
+  listen: schemaDefault('/properties/listen'),
+  pythonPool: {
+    interface: schemaDefault('/definitions/pythonPool/properties/interface'),
+    workers: schemaDefault('/definitions/pythonPool/properties/workers'),
+    threads: schemaDefault('/definitions/pythonPool/properties/threads'),
+    maxRequests: schemaDefault('/definitions/pythonPool/properties/maxRequests'),
+    reload: schemaDefault('/definitions/pythonPool/properties/reload'),
+  },
+  poolTimeout: schemaDefault('/definitions/poolTimeout'),
+  env: schemaDefault('/definitions/env'),
+  limits: {
+    maxBodySize: schemaDefault('/properties/limits/properties/maxBodySize'),
+    maxHeaderSize: schemaDefault('/properties/limits/properties/maxHeaderSize'),
+    headerTimeout: schemaDefault('/properties/limits/properties/headerTimeout'),
+    queueSize: schemaDefault('/properties/limits/properties/queueSize'),
+  },
+} as const;
