@@ -55,11 +55,8 @@ async function serve(args: string[]): Promise<number> {
   });
   const dir = path.resolve(positionals[0] ?? '.');
   const overrides = { port: intOption(values.port, 'port'), host: values.host, workers: intOption(values.workers, 'workers') };
-  // --port 0 asks the OS for any free port (tests, scripts); the config check knows ports 1–65535.
-  const anyPort = overrides.port === 0;
-  if (anyPort) overrides.port = undefined;
+  // --port 0 asks the OS for any free port (tests, scripts).
   const result = loadConfig(dir, { configFile: values.config, overrides });
-  if (anyPort && result.config) result.config.listen = { ...result.config.listen, port: 0, pinned: true };
   printDiagnostics(result.diagnostics, dir);
   if (!result.config || result.diagnostics.some((d) => d.severity === 'error')) {
     const message = 'not serving: fix the errors above (servestack check shows them again)';

@@ -14,6 +14,7 @@ import type { ControlTarget } from './control/target';
 import { ServeStackError } from './errors';
 import { Logger } from './log';
 import { Pool } from './pool/pool';
+import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
 import { CONTROL_PROTOCOL_VERSION, type ControlEvent, type LogLine, type PoolInfo, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer } from './proxy/server';
 import { VERSION } from './version';
@@ -42,6 +43,7 @@ export class RunningServer implements ControlTarget {
   private proxy!: ProxyServer;
   private control: ControlServer | undefined;
   private watcher: ConfigWatcher | undefined;
+  private readonly codeWatchers = new Map<string, CodeWatcher>();
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: ControlEvent) => void>();
   private nextWorkerId = 1;
@@ -68,6 +70,7 @@ export class RunningServer implements ControlTarget {
 
   async start(): Promise<void> {
     for (const pool of Object.values(this.config.pools)) this.addPool(pool);
+    this.syncCodeWatchers();
     this.proxy = new ProxyServer(buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger), this.logger, (route, pool, status, ms) =>
       this.metrics.recordRequest(route, pool, status, ms),
     );
@@ -84,15 +87,20 @@ export class RunningServer implements ControlTarget {
         metrics: this.metrics,
         onLog: (level, text) => this.logger.log(level, 'server', `control: ${text}`),
       });
-      writeServerState(this.config.dir, {
-        pid: process.pid,
-        dir: this.config.dir,
-        url: this.url,
-        controlPort: this.control.port,
-        token: this.control.token,
-        startedAt: this.startedAt,
-        version: VERSION,
-      });
+      try {
+        writeServerState(this.config.dir, {
+          pid: process.pid,
+          dir: this.config.dir,
+          url: this.url,
+          controlPort: this.control.port,
+          token: this.control.token,
+          startedAt: this.startedAt,
+          version: VERSION,
+        });
+      } catch (error) {
+        // The editor gets the token over IPC; only the CLI verbs need the file.
+        this.logger.warn('server', `${(error as Error).message}; \`servestack status\` and the other control verbs will not find this server`);
+      }
     } else {
       this.metricsTimer = setInterval(() => this.emit({ type: 'metrics', metrics: this.metrics.sample() }), 1000);
       this.metricsTimer.unref();
@@ -205,6 +213,7 @@ export class RunningServer implements ControlTarget {
     this.proxy.routes = buildRoutes(next.routes, this.pools, next.limits, this.logger);
     this.config = { ...next, listen: before.listen };
     for (const name of Object.keys(before.pools)) if (!next.pools[name]) void this.removePool(name);
+    this.syncCodeWatchers();
     this.emit({ type: 'routes', routes: this.routeInfos() });
     this.logger.info('config', `applied: ${next.routes.length} route${next.routes.length === 1 ? '' : 's'}, ${Object.keys(next.pools).length} pool${Object.keys(next.pools).length === 1 ? '' : 's'}`);
     await Promise.all(reloads);
@@ -233,12 +242,34 @@ export class RunningServer implements ControlTarget {
     this.emit({ type: 'pool', pool: pool.info() });
   }
 
+  /** One source watcher per pool with "reload": true; a save reloads that pool, one worker at a time. */
+  private syncCodeWatchers(): void {
+    for (const [name, watcher] of this.codeWatchers) {
+      const cfg = this.config.pools[name];
+      if (!cfg || cfg.kind !== 'python' || !cfg.reload) {
+        watcher.close();
+        this.codeWatchers.delete(name);
+      }
+    }
+    for (const cfg of Object.values(this.config.pools)) {
+      if (cfg.kind !== 'python' || !cfg.reload || this.codeWatchers.has(cfg.name)) continue;
+      const name = cfg.name;
+      this.codeWatchers.set(name, watchPythonSources(cfg.cwd, (files) => {
+        const pool = this.pools.get(name);
+        if (!pool) return;
+        const shown = files.slice(0, 3).map((f) => path.relative(cfg.cwd, f)).join(', ') + (files.length > 3 ? ', …' : '');
+        this.logger.info('server', `${shown} changed; reloading pool '${name}'`, { pool: name });
+        pool.reload().catch((error: Error) => this.logger.error('server', error.message, { pool: name }));
+      }, { onWarning: (message) => this.logger.warn('server', message, { pool: name }) }));
+    }
+  }
+
   private async removePool(name: string): Promise<void> {
     const pool = this.pools.get(name);
     if (!pool) return;
     this.pools.delete(name);
     this.logger.info('server', `pool '${name}' removed; draining its workers`, { pool: name });
-    await pool.stop(pool.config.timeoutMs);
+    await pool.stop(pool.config.timeoutMs || 30000);
   }
 
   // ── shutdown ──────────────────────────────────────────────────────────────────
@@ -247,6 +278,8 @@ export class RunningServer implements ControlTarget {
     this.logger.info('server', 'stopping: finishing requests in flight');
     this.emit({ type: 'stopping' });
     this.watcher?.close();
+    for (const w of this.codeWatchers.values()) w.close();
+    this.codeWatchers.clear();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     await this.proxy.close(SHUTDOWN_GRACE_MS);
     await Promise.all([...this.pools.values()].map((p) => p.stop(SHUTDOWN_GRACE_MS)));

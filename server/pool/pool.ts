@@ -31,6 +31,8 @@ export interface PoolOptions {
 
 type Status = PoolInfo['state'];
 const SWEEP_MS = 250;
+/** How long a retiring worker may finish its requests when the pool has no timeout. */
+const DRAIN_WITHOUT_TIMEOUT_MS = 60000;
 
 let lastRequestId = 0;
 function nextRequestId(): number {
@@ -47,6 +49,8 @@ export class Pool {
   private readonly queue: Job[] = [];
   private generation = 1;
   private surge = 0;
+  private reloading: Promise<void> | undefined;
+  private reloadAgain = false;
   private readonly backoff = new Backoff();
   private readonly crashBudget = new CrashBudget();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -173,12 +177,33 @@ export class Pool {
     this.reconcile();
   }
 
-  /** Rolling reload: one fresh worker up and ready before each old one drains. */
-  async reload(config?: PythonPoolConfig): Promise<void> {
+  /**
+   * Rolling reload: one fresh worker up and ready before each old one drains, so no
+   * request fails. Reloads asked for while one runs fold into one more pass.
+   */
+  reload(config?: PythonPoolConfig): Promise<void> {
     if (config) {
       this.config = config;
       this.wanted = config.workers;
     }
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      try {
+        do {
+          this.reloadAgain = false;
+          await this.reloadOnce();
+        } while (this.reloadAgain && this.status !== 'stopped');
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<void> {
     this.generation++;
     const generation = this.generation;
     this.options.logger.info('server', `pool '${this.name}': reloading (generation ${generation})`, { pool: this.name });
@@ -186,7 +211,7 @@ export class Pool {
     const old = this.workers.filter((w) => !w.retiring && w.generation < generation);
     try {
       for (const w of old) {
-        if (this.status === 'stopped' || generation !== this.generation) return;
+        if (this.status === 'stopped') return;
         this.surge = 1;
         const fresh = this.spawnWorker();
         const ok = await new Promise<boolean>((resolve) => this.readyWaiters.set(fresh, resolve));
@@ -243,12 +268,13 @@ export class Pool {
     });
     w.askToStop();
     this.emitWorker(w);
+    const drainMs = (this.config.timeoutMs > 0 ? this.config.timeoutMs : DRAIN_WITHOUT_TIMEOUT_MS) + WORKER_CONTRACT.killGraceMs;
     const deadline = setTimeout(() => {
       if (w.state !== 'exited') {
-        this.options.logger.warn('server', `worker ${w.id} (pid ${w.pid}) did not finish within ${(this.config.timeoutMs + WORKER_CONTRACT.killGraceMs) / 1000}s of being asked to stop; killing it`, { pool: this.name, workerId: w.id });
+        this.options.logger.warn('server', `worker ${w.id} (pid ${w.pid}) did not finish within ${drainMs / 1000}s of being asked to stop; killing it`, { pool: this.name, workerId: w.id });
         w.kill();
       }
-    }, this.config.timeoutMs + WORKER_CONTRACT.killGraceMs);
+    }, drainMs);
     deadline.unref();
   }
 
@@ -277,7 +303,15 @@ export class Pool {
       },
       {
         onReady: (worker) => this.onReady(worker),
-        onJobDone: () => this.pump(),
+        onJobDone: (worker) => {
+          // Gunicorn's max_requests: a fresh worker replaces one that served its share.
+          if (this.config.maxRequests > 0 && worker.requests >= this.config.maxRequests && !worker.retiring) {
+            this.options.logger.info('server', `worker ${worker.id} served ${worker.requests} requests (maxRequests); replacing it`, { pool: this.name, workerId: worker.id });
+            this.retire(worker);
+            this.reconcile();
+          }
+          this.pump();
+        },
         onRevoked: (_worker, job) => {
           if (job.done) return;
           this.queue.unshift(job);
@@ -422,7 +456,7 @@ export class Pool {
       if (w.state === 'exited' || this.timedOut.has(w)) continue;
       for (let i = 0; i < Math.min(w.capacity, w.jobs.length); i++) {
         const job = w.jobs[i];
-        if (job.startedAt && !job.done && now - job.startedAt > this.config.timeoutMs) {
+        if (this.config.timeoutMs > 0 && job.startedAt && !job.done && now - job.startedAt > this.config.timeoutMs) {
           this.timeoutWorker(w, job, now);
           break;
         }

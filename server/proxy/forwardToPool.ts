@@ -26,7 +26,7 @@ export function forwardToPool(
   const contentLength = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   const declared = contentLength === undefined ? 0 : Number(contentLength);
-  if (declared > maxBodySize) {
+  if (maxBodySize > 0 && declared > maxBodySize) {
     // Before the app sees anything, and without reading the body: the connection closes.
     res.setHeader('Connection', 'close');
     sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${maxBodySize} bytes.`);
@@ -122,7 +122,7 @@ function streamBody(req: IncomingMessage, w: WorkerProcess, requestId: number, l
   req.on('data', (chunk: Buffer) => {
     if (stopped) return;
     received += chunk.length;
-    if (received > limit) {
+    if (limit > 0 && received > limit) {
       stopped = true;
       req.pause();
       onTooLarge();

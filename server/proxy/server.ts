@@ -187,7 +187,7 @@ export class ProxyServer {
       case 'proxy': {
         const declared = Number(req.headers['content-length'] ?? 0);
         const limit = route.maxBodySize ?? routes.limits.maxBodySize;
-        if (declared > limit) {
+        if (limit > 0 && declared > limit) {
           res.setHeader('Connection', 'close');
           return sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${limit} bytes.`);
         }

@@ -87,12 +87,10 @@ describe('a real FastAPI app (ASGI)', { skip: fastapiPython ? false : 'no interp
 
   test('one ASGI worker serves concurrent slow requests at once', async () => {
     const replies = await Promise.all([1, 2, 3].map(() => request(server.url + 'api/sleep?s=1')));
-    const pids = new Set(replies.map((r) => (JSON.parse(r.text) as { pid: number }).pid));
-    assert.equal(pids.size, 1, 'one worker took all three');
-    // Three 1 s sleeps on one worker finished together, not one after the other: the access log shows each took about 1 s.
-    const times = server.output().split('\n').filter((l) => l.includes('/api/sleep?s=1')).map((l) => Number(/rt=([\d.]+)/.exec(l)?.[1]));
-    assert.equal(times.length, 3);
-    assert.ok(times.every((t) => t < 2.5), `request times ${times.join(', ')}: they ran one after another`);
+    const bodies = replies.map((r) => JSON.parse(r.text) as { pid: number; peak: number });
+    assert.equal(new Set(bodies.map((b) => b.pid)).size, 1, 'one worker took all three');
+    // The app counts the sleeps running at once: all three overlapped in the one worker.
+    assert.equal(Math.max(...bodies.map((b) => b.peak)), 3);
   });
 
   test('a streaming response arrives whole', async () => {

@@ -1,0 +1,133 @@
+// Pool lifecycle with real Python workers: code reload, max-requests recycling, a
+// broken save during reload, and the prefetch take-back.
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { eventually, findPython, request, serve, tempDir } from './harness';
+
+const python = findPython();
+
+function appSource(version: string): string {
+  return [
+    'import os, time',
+    'def app(environ, start_response):',
+    '    if environ["PATH_INFO"] == "/slow":',
+    '        time.sleep(float(environ["QUERY_STRING"] or "1"))',
+    `    body = ("${version} %d" % os.getpid()).encode()`,
+    '    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])',
+    '    return [body]',
+    '',
+  ].join('\n');
+}
+
+function writeApp(dir: string, config: object, version = 'v1'): void {
+  writeFileSync(path.join(dir, 'app.py'), appSource(version));
+  writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify(config));
+}
+
+/** Bounded load on 127.0.0.1: `count` requests, `concurrency` at a time; returns the statuses. */
+async function load(url: string, count: number, concurrency: number, seen: string[]): Promise<number[]> {
+  const statuses: number[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      next++;
+      try {
+        const r = await request(url);
+        statuses.push(r.status);
+        seen.push(r.text);
+      } catch {
+        statuses.push(0);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }));
+  return statuses;
+}
+
+describe('pool lifecycle', { skip: python ? false : 'no python3 found' }, () => {
+  test('"reload": true restarts workers on a .py save with zero failed requests', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 2, reload: true } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+      const seen: string[] = [];
+      const running = load(server.url, 400, 4, seen);
+      await new Promise((r) => setTimeout(r, 300));
+      writeFileSync(path.join(dir, 'app.py'), appSource('v2'));
+      const statuses = await running;
+      assert.deepEqual([...new Set(statuses)], [200], `statuses seen: ${[...new Set(statuses)]}`);
+      await server.waitFor(/reload complete/);
+      const after = await request(server.url);
+      assert.match(after.text, /^v2 /);
+      assert.ok(seen.some((t) => t.startsWith('v1')) && seen.some((t) => t.startsWith('v2')), 'the load ran across the reload');
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a broken save keeps the old workers serving, logs the error once, and the fix reloads', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 1, reload: true } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      writeFileSync(path.join(dir, 'app.py'), 'def app(environ, start_response):\n    return [b"x"\n');
+      await server.waitFor(/reload of pool 'web' stopped: .*SyntaxError/);
+      const during = await request(server.url);
+      assert.equal(during.status, 200);
+      assert.match(during.text, /^v1 /);
+      writeFileSync(path.join(dir, 'app.py'), appSource('v3'));
+      const fixed = await eventually(async () => ((await request(server.url)).text.startsWith('v3') ? true : undefined), 15000, 'the fixed app');
+      assert.ok(fixed);
+      assert.equal(server.output().split('Traceback (most recent call last)').length - 1, 1);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('maxRequests replaces a worker after it served its share', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 1, maxRequests: 5 } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      const pids = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const r = await request(server.url);
+        assert.equal(r.status, 200);
+        pids.add(r.text.split(' ')[1]);
+      }
+      assert.ok(pids.size >= 2, `pids: ${[...pids]}`);
+      await server.waitFor(/served 5 requests \(maxRequests\); replacing it/);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a request prefetched behind a slow one is taken back by a worker that becomes idle', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+      const order: string[] = [];
+      // Both workers busy: one for 3 s, one for 0.5 s. The fast request waits behind one of them.
+      const slow = request(server.url + 'slow?3').then(() => order.push('slow'));
+      const medium = request(server.url + 'slow?0.5').then(() => order.push('medium'));
+      await new Promise((r) => setTimeout(r, 150));
+      const fast = request(server.url + 'fast').then(() => order.push('fast'));
+      await Promise.all([slow, medium, fast]);
+      // Whichever worker it was prefetched to, it ran when the medium one finished, not after the slow one.
+      assert.deepEqual(order, ['medium', 'fast', 'slow']);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
