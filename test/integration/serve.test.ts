@@ -174,6 +174,23 @@ describe('serve: the hello example with two workers', { skip: python ? false : '
   });
 });
 
+describe('serve: one worker, counted', { skip: python ? false : 'no python3 found' }, () => {
+  test('static requests never reach the app: its request counter does not move', async () => {
+    const dir = tempCopy(HELLO);
+    const server = await serve(dir, ['--python', python!, '--workers', '1']);
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      const before = json(await request(server.url + 'api/info')).handled as number;
+      for (let i = 0; i < 5; i++) assert.equal((await request(server.url + 'static/style.css')).status, 200);
+      const after = json(await request(server.url + 'api/info')).handled as number;
+      assert.equal(after - before, 1, 'only the second /api/info reached the app');
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve: limits, timeouts and failures', { skip: python ? false : 'no python3 found' }, () => {
   test('a body over the limit gets 413 and never reaches the app', async () => {
     const dir = tempCopy(HELLO);
