@@ -1,0 +1,140 @@
+// Diagnostics on servestack.json from the shared config module (the same checks and
+// messages as `servestack check`), as the user types (debounced) and for files on disk
+// that are not open. Each diagnostic carries its code; the config's own diagnostic (with
+// the data quick fixes use) is kept beside it.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { parseConfigText } from '../server/config';
+import type { Diagnostic as ConfigDiagnostic } from '../server/config/types';
+import { CONFIG_FILE_NAME } from './configFile';
+
+const DEBOUNCE_MS = 250;
+export const DIAGNOSTIC_SOURCE = 'servestack';
+
+export interface Checked {
+  diagnostic: vscode.Diagnostic;
+  config: ConfigDiagnostic;
+}
+
+export class ConfigDiagnostics implements vscode.Disposable {
+  readonly collection = vscode.languages.createDiagnosticCollection(DIAGNOSTIC_SOURCE);
+  private readonly checked = new Map<string, Checked[]>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly disposables: vscode.Disposable[] = [this.collection];
+  private readonly changeEmitter = new vscode.EventEmitter<vscode.Uri>();
+  /** Diagnostics of a file were recomputed. */
+  readonly onDidCheck = this.changeEmitter.event;
+
+  constructor() {
+    const watcher = vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE_NAME}`);
+    this.disposables.push(
+      this.changeEmitter,
+      watcher,
+      vscode.workspace.onDidOpenTextDocument((d) => { if (isConfig(d.uri)) this.check(d.uri, d.getText()); }),
+      vscode.workspace.onDidChangeTextDocument((e) => { if (isConfig(e.document.uri)) this.schedule(e.document); }),
+      // Closing drops unsaved text: what counts again is the file on disk.
+      vscode.workspace.onDidCloseTextDocument((d) => { if (isConfig(d.uri)) void this.checkOnDisk(d.uri); }),
+      watcher.onDidCreate((uri) => void this.checkOnDisk(uri)),
+      watcher.onDidChange((uri) => { if (!this.openDocument(uri)) void this.checkOnDisk(uri); }),
+      watcher.onDidDelete((uri) => this.clear(uri)),
+      // Semantic checks look at the folder (static folders, modules): re-check when it changes.
+      vscode.workspace.onDidCreateFiles(() => this.recheckAll()),
+      vscode.workspace.onDidDeleteFiles(() => this.recheckAll()),
+      vscode.workspace.onDidRenameFiles(() => this.recheckAll()),
+    );
+    for (const document of vscode.workspace.textDocuments) if (isConfig(document.uri)) this.check(document.uri, document.getText());
+    void this.checkWorkspace();
+  }
+
+  /** servestack.json at the top of each folder (and a few below), open or not. */
+  private async checkWorkspace(): Promise<void> {
+    const files = await vscode.workspace.findFiles(`**/${CONFIG_FILE_NAME}`, '{**/node_modules/**,**/.venv/**,**/venv/**,**/.git/**}', 50);
+    for (const uri of files) if (!this.openDocument(uri)) await this.checkOnDisk(uri);
+  }
+
+  private recheckAll(): void {
+    for (const key of this.checked.keys()) {
+      const uri = vscode.Uri.parse(key);
+      const document = this.openDocument(uri);
+      if (document) this.schedule(document);
+      else void this.checkOnDisk(uri);
+    }
+  }
+
+  private openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
+    return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  }
+
+  private schedule(document: vscode.TextDocument): void {
+    const key = document.uri.toString();
+    clearTimeout(this.timers.get(key));
+    this.timers.set(key, setTimeout(() => {
+      this.timers.delete(key);
+      if (!document.isClosed) this.check(document.uri, document.getText());
+    }, DEBOUNCE_MS));
+  }
+
+  private async checkOnDisk(uri: vscode.Uri): Promise<void> {
+    let text: string;
+    try {
+      text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+    } catch {
+      this.clear(uri); // deleted between the event and the read
+      return;
+    }
+    this.check(uri, text);
+  }
+
+  /** Check a text now (tests call this to skip the debounce). */
+  check(uri: vscode.Uri, text: string): Checked[] {
+    const file = uri.fsPath;
+    const { diagnostics } = parseConfigText(text, file, path.dirname(file));
+    const checked = diagnostics.filter((d) => d.file === file || !d.file).map((config) => ({ config, diagnostic: toVscode(config) }));
+    this.checked.set(uri.toString(), checked);
+    this.collection.set(uri, checked.map((c) => c.diagnostic));
+    this.changeEmitter.fire(uri);
+    return checked;
+  }
+
+  /** The config diagnostics behind the editor's ones in a range (matched by code and range). */
+  find(uri: vscode.Uri, diagnostics: readonly vscode.Diagnostic[]): Checked[] {
+    const all = this.checked.get(uri.toString()) ?? [];
+    return all.filter((c) => diagnostics.some((d) => codeOf(d) === c.config.code && d.range.isEqual(c.diagnostic.range)));
+  }
+
+  all(uri: vscode.Uri): Checked[] {
+    return this.checked.get(uri.toString()) ?? [];
+  }
+
+  private clear(uri: vscode.Uri): void {
+    this.checked.delete(uri.toString());
+    this.collection.delete(uri);
+  }
+
+  dispose(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+export function isConfig(uri: vscode.Uri): boolean {
+  return uri.scheme === 'file' && path.basename(uri.fsPath) === CONFIG_FILE_NAME;
+}
+
+export function codeOf(diagnostic: vscode.Diagnostic): string | undefined {
+  const code = diagnostic.code;
+  if (code === undefined) return undefined;
+  return typeof code === 'object' ? String(code.value) : String(code);
+}
+
+function toVscode(d: ConfigDiagnostic): vscode.Diagnostic {
+  const range = new vscode.Range(d.line - 1, d.col - 1, Math.max(d.endLine, d.line) - 1, d.endLine > d.line || d.endCol > d.col ? d.endCol - 1 : d.col - 1);
+  const severity = d.severity === 'error' ? vscode.DiagnosticSeverity.Error
+    : d.severity === 'warning' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Information;
+  const diagnostic = new vscode.Diagnostic(range, d.message, severity);
+  diagnostic.code = d.code;
+  diagnostic.source = DIAGNOSTIC_SOURCE;
+  if (d.code === 'CONFIG_POOL_UNUSED' || d.code === 'CONFIG_UNKNOWN_FIELD') diagnostic.tags = [vscode.DiagnosticTag.Unnecessary];
+  return diagnostic;
+}

@@ -1,0 +1,102 @@
+// Activation only wires: each part registers itself and goes into context.subscriptions
+// where it is created. Nothing here starts a server: that waits for Serve Workspace.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { detectFolder, starterConfigText } from '../server/config';
+import { openInBrowser } from './browser';
+import { registerCommands } from './commands';
+import { ConfigActions } from './configActions';
+import { ConfigDiagnostics } from './configDiagnostics';
+import { CONFIG_FILE_NAME, configUri, exists } from './configFile';
+import { ServerLog } from './logChannel';
+import { onInterpreterChange } from './python';
+import { PythonActions } from './pythonActions';
+import { RoutesTreeProvider } from './routesTree';
+import { StatusBar } from './statusBar';
+import { Supervisor } from './supervisor';
+import { WorkersTreeProvider } from './workersTree';
+
+/** What activate returns: for the extension's own tests (and other extensions, read-only). */
+export interface ServeStackApi {
+  supervisor: Supervisor;
+  workersTree: WorkersTreeProvider;
+  routesTree: RoutesTreeProvider;
+  statusBar: StatusBar;
+  diagnostics: ConfigDiagnostics;
+  log: ServerLog;
+}
+
+let supervisor: Supervisor | undefined;
+
+export function activate(context: vscode.ExtensionContext): ServeStackApi {
+  const log = new ServerLog();
+  context.subscriptions.push(log);
+
+  supervisor = new Supervisor(context.asAbsolutePath(path.join('dist', 'cli.js')), log, (session) => openInBrowser(session.url));
+  context.subscriptions.push(supervisor);
+  const sup = supervisor;
+
+  const setRunning = () => void vscode.commands.executeCommand('setContext', 'servestack.running', sup.activeSessions().length > 0);
+  context.subscriptions.push(sup.onDidChange(setRunning));
+  setRunning();
+
+  const workersTree = new WorkersTreeProvider(sup);
+  const workersView = vscode.window.createTreeView('servestack.workers', { treeDataProvider: workersTree });
+  context.subscriptions.push(workersTree, workersView);
+  context.subscriptions.push(sup.onDidChange(() => {
+    const sessions = sup.activeSessions();
+    workersView.description = sessions.length === 1 ? sessions[0].url : undefined;
+  }));
+
+  const routesTree = new RoutesTreeProvider(sup);
+  context.subscriptions.push(routesTree, vscode.window.createTreeView('servestack.routes', { treeDataProvider: routesTree }));
+
+  const statusBar = new StatusBar(sup, hasSomethingToServe);
+  context.subscriptions.push(statusBar);
+
+  registerCommands(context, {
+    supervisor: sup,
+    log,
+    currentSession: () => statusBar.currentSession(),
+    starterConfig: async (folder) => starterConfigText(folder.uri.fsPath),
+  });
+
+  const diagnostics = new ConfigDiagnostics();
+  context.subscriptions.push(diagnostics);
+  context.subscriptions.push(vscode.languages.registerCodeActionsProvider(
+    { pattern: `**/${CONFIG_FILE_NAME}` },
+    new ConfigActions(diagnostics),
+    { providedCodeActionKinds: ConfigActions.kinds },
+  ));
+  context.subscriptions.push(vscode.languages.registerCodeActionsProvider(
+    { language: 'python' },
+    new PythonActions(),
+    { providedCodeActionKinds: PythonActions.kinds },
+  ));
+
+  void onInterpreterChange(() => {
+    if (sup.activeSessions().length) log.info('The selected Python interpreter changed: stop and serve again to use it.');
+  }).then((d) => context.subscriptions.push(d));
+
+  if (!vscode.workspace.isTrusted) {
+    log.info('Restricted Mode: ServeStack checks servestack.json but does not serve until the workspace is trusted.');
+  }
+
+  return { supervisor: sup, workersTree, routesTree, statusBar, diagnostics, log };
+}
+
+/** Stops every server this window started; VS Code waits for the promise (within its limits). */
+export function deactivate(): Promise<void> | undefined {
+  return supervisor?.stopAll();
+}
+
+/** A folder with a config, an app ServeStack detects, or a static site. */
+async function hasSomethingToServe(): Promise<boolean> {
+  for (const folder of vscode.workspace.workspaceFolders ?? []) {
+    if (folder.uri.scheme !== 'file') continue;
+    if (await exists(configUri(folder))) return true;
+    const detection = detectFolder(folder.uri.fsPath);
+    if (detection.candidates.length > 0 || detection.staticSite) return true;
+  }
+  return false;
+}

@@ -1,0 +1,49 @@
+// Shared by the suite's test files: the extension's API, the workspace, and polling.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { ServeStackApi } from '../../../extension/extension';
+
+export const EXTENSION_ID = 'servestack.servestack';
+
+export async function api(): Promise<ServeStackApi> {
+  const extension = vscode.extensions.getExtension<ServeStackApi>(EXTENSION_ID);
+  assert.ok(extension, `extension ${EXTENSION_ID} is installed`);
+  return extension.isActive ? extension.exports : extension.activate();
+}
+
+export function folder(): vscode.WorkspaceFolder {
+  const folders = vscode.workspace.workspaceFolders;
+  assert.ok(folders?.length, 'the suite runs with a workspace folder open');
+  return folders[0];
+}
+
+export function file(name: string): vscode.Uri {
+  return vscode.Uri.joinPath(folder().uri, name);
+}
+
+/** Polls until `check` returns a truthy value (or throws its last error after `timeoutMs`). */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Replace a document's whole text through a WorkspaceEdit (as typing would, but at once). */
+export async function setText(document: vscode.TextDocument, text: string): Promise<void> {
+  const edit = new vscode.WorkspaceEdit();
+  edit.replace(document.uri, new vscode.Range(0, 0, document.lineCount, 0), text);
+  assert.ok(await vscode.workspace.applyEdit(edit), 'the edit applies');
+}
+
+export async function codeActions(uri: vscode.Uri, range: vscode.Range): Promise<vscode.CodeAction[]> {
+  return (await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range)) ?? [];
+}
