@@ -17,6 +17,8 @@ const common = {
 
 const entries = [
   { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // Runs a command pool's program and ends its process group when the server goes.
+  { entryPoints: ['server/pool/commandGuard.ts'], outfile: 'dist/commandGuard.js' },
 ];
 if (existsSync('extension/extension.ts')) {
   entries.push({ entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] });

@@ -14,6 +14,7 @@ import type { ControlTarget } from './control/target';
 import { ServeStackError } from './errors';
 import { Logger } from './log';
 import { Pool } from './pool/pool';
+import { CommandPool } from './pool/commandPool';
 import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
 import { CONTROL_PROTOCOL_VERSION, type ControlEvent, type LogLine, type PoolInfo, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer } from './proxy/server';
@@ -39,7 +40,7 @@ const DEFAULT_PREFETCH = 3;
 export class RunningServer implements ControlTarget {
   readonly logger: Logger;
   readonly metrics: Metrics = createMetrics();
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Pool | CommandPool>();
   private proxy!: ProxyServer;
   private control: ControlServer | undefined;
   private watcher: ConfigWatcher | undefined;
@@ -134,7 +135,11 @@ export class RunningServer implements ControlTarget {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
       throw new ServeStackError('CONTROL_BAD_COMMAND', `cannot scale to ${workers} workers`, { hint: 'give a whole number from 1 to 256' });
     }
-    this.poolNamed(poolName).scale(workers);
+    const pool = this.poolNamed(poolName);
+    if (pool instanceof CommandPool) {
+      throw new ServeStackError('CONTROL_BAD_COMMAND', `pool '${pool.name}' runs one program (${pool.config.command}); only Python pools scale`);
+    }
+    pool.scale(workers);
   }
 
   async reload(poolName?: string): Promise<void> {
@@ -143,12 +148,20 @@ export class RunningServer implements ControlTarget {
   }
 
   async restartWorker(id: number): Promise<void> {
-    for (const pool of this.pools.values()) if (pool.restartWorker(id)) return;
+    for (const pool of this.pools.values()) {
+      if (pool instanceof CommandPool) {
+        if (pool.workerInfos()[0]?.id === id) return pool.reload();
+      } else if (pool.restartWorker(id)) return;
+    }
     throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
   }
 
   async killWorker(id: number): Promise<void> {
-    for (const pool of this.pools.values()) if (pool.killWorker(id)) return;
+    for (const pool of this.pools.values()) {
+      if (pool instanceof CommandPool) {
+        if (pool.workerInfos()[0]?.id === id) return pool.reload();
+      } else if (pool.killWorker(id)) return;
+    }
     throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
   }
 
@@ -201,7 +214,9 @@ export class RunningServer implements ControlTarget {
       if (!pool || !old || old.kind !== cfg.kind) {
         if (pool) void this.removePool(name);
         this.addPool(cfg);
-      } else if (cfg.kind === 'python' && old.kind === 'python') {
+      } else if (pool instanceof CommandPool && cfg.kind === 'command') {
+        if (JSON.stringify(old) !== JSON.stringify(cfg)) reloads.push(pool.reload(cfg));
+      } else if (pool instanceof Pool && cfg.kind === 'python' && old.kind === 'python') {
         if (needsReload(old, cfg)) {
           reloads.push(pool.reload(cfg).catch((error: Error) => this.logger.error('server', error.message, { pool: name })));
         } else {
@@ -220,8 +235,15 @@ export class RunningServer implements ControlTarget {
   }
 
   private addPool(cfg: PoolConfig): void {
-    if (cfg.kind !== 'python') {
-      this.logger.warn('server', `pool '${cfg.name}' runs a command; command pools are not supported yet, its routes answer 502`, { pool: cfg.name });
+    const events = {
+      onWorker: (worker: WorkerInfo) => this.emit({ type: 'worker', worker }),
+      onPool: (info: PoolInfo) => this.emit({ type: 'pool', pool: info }),
+    };
+    if (cfg.kind === 'command') {
+      const commandPool = new CommandPool(cfg, this.logger, events, () => this.nextWorkerId++);
+      this.pools.set(cfg.name, commandPool);
+      commandPool.start();
+      this.emit({ type: 'pool', pool: commandPool.info() });
       return;
     }
     const pool = new Pool({
@@ -229,10 +251,7 @@ export class RunningServer implements ControlTarget {
       defaultPython: this.options.python ?? process.env.SERVESTACK_PYTHON ?? (process.platform === 'win32' ? 'python' : 'python3'),
       runtimeScript: runtimeScriptPath(),
       logger: this.logger,
-      events: {
-        onWorker: (worker: WorkerInfo) => this.emit({ type: 'worker', worker }),
-        onPool: (info: PoolInfo) => this.emit({ type: 'pool', pool: info }),
-      },
+      events,
       nextWorkerId: () => this.nextWorkerId++,
       queueSize: this.config.limits.queueSize,
       prefetch: this.options.prefetch ?? DEFAULT_PREFETCH,
@@ -291,7 +310,7 @@ export class RunningServer implements ControlTarget {
 
   // ── views of the state ───────────────────────────────────────────────────────
 
-  private poolNamed(name: string | undefined): Pool {
+  private poolNamed(name: string | undefined): Pool | CommandPool {
     if (name === undefined) {
       if (this.pools.size === 1) return [...this.pools.values()][0];
       throw new ServeStackError('CONTROL_UNKNOWN_POOL', `name a pool: this server runs ${[...this.pools.keys()].join(', ') || 'no pools'}`);
@@ -302,11 +321,7 @@ export class RunningServer implements ControlTarget {
   }
 
   poolInfos(): PoolInfo[] {
-    const infos = [...this.pools.values()].map((p) => p.info());
-    for (const cfg of Object.values(this.config.pools)) {
-      if (cfg.kind === 'command') infos.push({ name: cfg.name, kind: 'command', command: cfg.command, wanted: 1, state: 'stopped', failure: 'command pools are not supported yet' });
-    }
-    return infos;
+    return [...this.pools.values()].map((p) => p.info());
   }
 
   workerInfos(): WorkerInfo[] {

@@ -10,6 +10,7 @@ import type { LimitsConfig, ListenConfig, RouteConfig } from '../config/types';
 import { ServeStackError } from '../errors';
 import type { Logger } from '../log';
 import type { Pool } from '../pool/pool';
+import { CommandPool } from '../pool/commandPool';
 import { accessLine } from './accessLog';
 import { sendErrorPage } from './errorPages';
 import { forwardToPool } from './forwardToPool';
@@ -23,13 +24,13 @@ export interface ProxyRoutes {
   router: Router;
   statics: Map<number, StaticHandler>; // by route index
   limiters: Map<number, RateLimiter>;
-  pools: Map<string, Pool>;
+  pools: Map<string, Pool | CommandPool>;
   limits: LimitsConfig;
 }
 
 export type RequestRecorder = (route: string, pool: string | undefined, status: number, ms: number) => void;
 
-export function buildRoutes(routes: RouteConfig[], pools: Map<string, Pool>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
+export function buildRoutes(routes: RouteConfig[], pools: Map<string, Pool | CommandPool>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
   const statics = new Map<number, StaticHandler>();
   const limiters = new Map<number, RateLimiter>();
   for (const route of routes) {
@@ -178,6 +179,18 @@ export class ProxyServer {
         const pool = routes.pools.get(route.pool);
         poolName = route.pool;
         if (!pool) return sendErrorPage(res, 502, `The pool '${route.pool}' is not running.`);
+        if (pool instanceof CommandPool) {
+          const limit = route.maxBodySize ?? routes.limits.maxBodySize;
+          if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
+            res.setHeader('Connection', 'close');
+            return sendErrorPage(res, 413, `The body is larger than the limit of ${limit} bytes.`);
+          }
+          void pool.ready().then((target) => {
+            if (!target) return sendErrorPage(res, 503, pool.failure ?? `The program of pool '${pool.name}' is not running.`, { 'Retry-After': '2' });
+            forwardToUrl(req, res, target, route.path, facts, (status, bytes) => finish(status, bytes, undefined, `${pool.name}:cmd`));
+          });
+          return;
+        }
         const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
         forwardToPool(req, res, pool, { ...facts, serverName }, route.maxBodySize ?? routes.limits.maxBodySize, {
           onDone: ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker),
@@ -202,12 +215,20 @@ export class ProxyServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));
+    const facts = { remoteAddr: clientAddress(req), scheme: 'http' as const, host: req.headers.host, port: this.address?.port ?? 0 };
     if (match?.route.kind === 'proxy') {
-      const facts = { remoteAddr: clientAddress(req), scheme: 'http' as const, host: req.headers.host, port: this.address?.port ?? 0 };
       upgradeToUrl(req, socket, head, match.route.target, match.route.path, facts);
       return;
     }
-    const body = 'WebSockets are proxied only on routes with "proxy" so far\n';
+    const pool = match?.route.kind === 'pool' ? this.routes.pools.get(match.route.pool) : undefined;
+    if (pool instanceof CommandPool) {
+      void pool.ready().then((target) => {
+        if (target) upgradeToUrl(req, socket, head, target, match!.route.path, facts);
+        else socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      });
+      return;
+    }
+    const body = 'WebSockets are proxied only to URLs and command pools so far\n';
     socket.end(`HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   }
 }
