@@ -2,6 +2,8 @@
 // worker: from its argument when a view, the status bar or a code action gave one, else
 // from the active editor, else by asking) and then calls the supervisor or the server.
 // Notifications are never awaited on a command's path, so commands resolve promptly.
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PoolInfo } from '../server/protocol';
 import { openInBrowser as openUrl } from './browser';
@@ -19,6 +21,8 @@ export interface CommandDeps {
   log: ServerLog;
   /** The session the status bar shows (the active editor's folder's, else the first). */
   currentSession: () => ServerSession | undefined;
+  /** The server bundle (dist/cli.js), also the CLI. */
+  serverJs: string;
   /** The starter servestack.json text for a folder. */
   starterConfig: (folder: vscode.WorkspaceFolder) => Promise<string>;
 }
@@ -231,10 +235,28 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     return uri;
   });
 
-  register('servestack.exportForProduction', () => {
-    void vscode.window.showInformationMessage(
-      'ServeStack: Export for Production is not available yet. It will write an nginx.conf and a gunicorn.conf.py with the same routes and limits as servestack.json.',
-    );
+  // `servestack export DIR --out OUT` of the bundled CLI; until the CLI has the verb, says so.
+  register('servestack.exportForProduction', async (arg?: unknown, outArg?: string) => {
+    const folder = await pickFolder(arg, 'Export which folder for production?');
+    if (!folder) return undefined;
+    const out = outArg ?? path.join(folder.uri.fsPath, 'deploy');
+    const result = await runCli(deps.serverJs, ['export', folder.uri.fsPath, '--out', out], folder.uri.fsPath);
+    if (result.code === 2 && /unknown command 'export'/.test(result.stderr)) {
+      void vscode.window.showInformationMessage(
+        'ServeStack: Export for Production is not available yet. It will write an nginx.conf and a gunicorn.conf.py with the same routes and limits as servestack.json.',
+      );
+      return 'unavailable';
+    }
+    const output = `${result.stdout}${result.stderr}`.trim();
+    if (output) log.info(`export: ${output}`);
+    if (result.code !== 0) {
+      void vscode.window.showErrorMessage(`ServeStack could not export ${folder.name}: ${(result.stderr || result.stdout).trim().split('\n', 1)[0]}`, 'Show Logs')
+        .then((choice) => choice && log.show());
+      return 'failed';
+    }
+    void vscode.window.showInformationMessage(`ServeStack exported ${folder.name} for production to ${path.relative(folder.uri.fsPath, out) || out}.`, 'Reveal in Explorer')
+      .then((choice) => choice && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out)));
+    return out;
   });
 
   register('servestack.statusBarMenu', async (arg?: unknown) => {
@@ -274,4 +296,17 @@ function isWorkspaceFolder(value: unknown): value is vscode.WorkspaceFolder {
 
 function isNode(value: unknown): value is { kind: string } {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+/** Run a verb of the bundled CLI as a plain Node process. */
+function runCli(serverJs: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [serverJs, ...args], {
+      cwd, timeout: 60_000, windowsHide: true, maxBuffer: 4 * 1024 * 1024,
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr || (error && typeof error.code !== 'number' ? error.message : '')) });
+    });
+  });
 }

@@ -4,11 +4,14 @@
 // the data quick fixes use) is kept beside it.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import * as jsonc from 'jsonc-parser';
 import { parseConfigText } from '../server/config';
 import type { Diagnostic as ConfigDiagnostic } from '../server/config/types';
 import { CONFIG_FILE_NAME } from './configFile';
 
 const DEBOUNCE_MS = 250;
+/** Codes whose answer depends on files in the folder rather than on the config's text. */
+const FOLDER_CODES: ReadonlySet<string> = new Set(['CONFIG_STATIC_MISSING', 'CONFIG_APP_MODULE_MISSING', 'CONFIG_PATH_MISSING', 'CONFIG_APP_FORMAT']);
 export const DIAGNOSTIC_SOURCE = 'servestack';
 
 export interface Checked {
@@ -19,6 +22,7 @@ export interface Checked {
 export class ConfigDiagnostics implements vscode.Disposable {
   readonly collection = vscode.languages.createDiagnosticCollection(DIAGNOSTIC_SOURCE);
   private readonly checked = new Map<string, Checked[]>();
+  private readonly serveFailures = new Map<string, { code: 'PORT_IN_USE'; message: string; listen: string }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly disposables: vscode.Disposable[] = [this.collection];
   private readonly changeEmitter = new vscode.EventEmitter<vscode.Uri>();
@@ -27,6 +31,7 @@ export class ConfigDiagnostics implements vscode.Disposable {
 
   constructor() {
     const watcher = vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE_NAME}`);
+    const folderWatcher = vscode.workspace.createFileSystemWatcher('**/*', false, true, false);
     this.disposables.push(
       this.changeEmitter,
       watcher,
@@ -37,10 +42,11 @@ export class ConfigDiagnostics implements vscode.Disposable {
       watcher.onDidCreate((uri) => void this.checkOnDisk(uri)),
       watcher.onDidChange((uri) => { if (!this.openDocument(uri)) void this.checkOnDisk(uri); }),
       watcher.onDidDelete((uri) => this.clear(uri)),
-      // Semantic checks look at the folder (static folders, modules): re-check when it changes.
-      vscode.workspace.onDidCreateFiles(() => this.recheckAll()),
-      vscode.workspace.onDidDeleteFiles(() => this.recheckAll()),
-      vscode.workspace.onDidRenameFiles(() => this.recheckAll()),
+      // Semantic checks look at the folder (static folders, modules, files): re-check when a
+      // file or folder appears or goes, from the editor or outside it, while one is reported.
+      folderWatcher,
+      folderWatcher.onDidCreate(() => this.recheckIfFolderMatters()),
+      folderWatcher.onDidDelete(() => this.recheckIfFolderMatters()),
     );
     for (const document of vscode.workspace.textDocuments) if (isConfig(document.uri)) this.check(document.uri, document.getText());
     void this.checkWorkspace();
@@ -52,7 +58,15 @@ export class ConfigDiagnostics implements vscode.Disposable {
     for (const uri of files) if (!this.openDocument(uri)) await this.checkOnDisk(uri);
   }
 
-  private recheckAll(): void {
+  private recheckTimer?: NodeJS.Timeout;
+  private recheckIfFolderMatters(): void {
+    const matters = [...this.checked.values()].some((list) => list.some((c) => FOLDER_CODES.has(c.config.code)));
+    if (!matters) return;
+    clearTimeout(this.recheckTimer);
+    this.recheckTimer = setTimeout(() => this.recheckAll(), DEBOUNCE_MS);
+  }
+
+  recheckAll(): void {
     for (const key of this.checked.keys()) {
       const uri = vscode.Uri.parse(key);
       const document = this.openDocument(uri);
@@ -85,10 +99,32 @@ export class ConfigDiagnostics implements vscode.Disposable {
     this.check(uri, text);
   }
 
+  /**
+   * A problem the running server found in the config (the port of "listen" is taken): shown
+   * on the "listen" value until that value changes, so its quick fix can take a free port.
+   */
+  addServeFailure(uri: vscode.Uri, code: 'PORT_IN_USE', message: string): void {
+    const document = this.openDocument(uri);
+    void (document ? Promise.resolve(document.getText()) : vscode.workspace.fs.readFile(uri).then((b) => new TextDecoder().decode(b), () => undefined))
+      .then((text) => {
+        if (text === undefined) return;
+        const listen = listenValue(text);
+        if (listen === undefined) return; // not pinned in the file: nothing to point at
+        this.serveFailures.set(uri.toString(), { code, message, listen });
+        this.check(uri, text);
+      });
+  }
+
   /** Check a text now (tests call this to skip the debounce). */
   check(uri: vscode.Uri, text: string): Checked[] {
     const file = uri.fsPath;
     const { diagnostics } = parseConfigText(text, file, path.dirname(file));
+    const failure = this.serveFailures.get(uri.toString());
+    if (failure) {
+      const node = listenNode(text);
+      if (!node || JSON.stringify(jsonc.getNodeValue(node)) !== failure.listen) this.serveFailures.delete(uri.toString());
+      else diagnostics.push(runtimeDiagnostic(file, text, node, failure.code, failure.message));
+    }
     const checked = diagnostics.filter((d) => d.file === file || !d.file).map((config) => ({ config, diagnostic: toVscode(config) }));
     this.checked.set(uri.toString(), checked);
     this.collection.set(uri, checked.map((c) => c.diagnostic));
@@ -112,6 +148,7 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 
   dispose(): void {
+    clearTimeout(this.recheckTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     for (const d of this.disposables.splice(0)) d.dispose();
@@ -137,4 +174,28 @@ function toVscode(d: ConfigDiagnostic): vscode.Diagnostic {
   diagnostic.source = DIAGNOSTIC_SOURCE;
   if (d.code === 'CONFIG_POOL_UNUSED' || d.code === 'CONFIG_UNKNOWN_FIELD') diagnostic.tags = [vscode.DiagnosticTag.Unnecessary];
   return diagnostic;
+}
+
+function listenNode(text: string): jsonc.Node | undefined {
+  const root = jsonc.parseTree(text, [], { allowTrailingComma: true });
+  return root && jsonc.findNodeAtLocation(root, ['listen']);
+}
+
+function listenValue(text: string): string | undefined {
+  const node = listenNode(text);
+  return node ? JSON.stringify(jsonc.getNodeValue(node)) : undefined;
+}
+
+function runtimeDiagnostic(file: string, text: string, node: jsonc.Node, code: 'PORT_IN_USE', message: string): ConfigDiagnostic {
+  const at = (offset: number) => {
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    return { line, col: offset - (before.lastIndexOf('\n') + 1) + 1 };
+  };
+  const start = at(node.offset);
+  const end = at(node.offset + node.length);
+  return {
+    file, line: start.line, col: start.col, endLine: end.line, endCol: end.col, offset: node.offset, length: node.length,
+    severity: 'error', code, message: message.split('\n', 1)[0],
+  };
 }

@@ -32,7 +32,8 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
   const log = new ServerLog();
   context.subscriptions.push(log);
 
-  supervisor = new Supervisor(context.asAbsolutePath(path.join('dist', 'cli.js')), log, (session) => openInBrowser(session.url));
+  const serverJs = context.asAbsolutePath(path.join('dist', 'cli.js'));
+  supervisor = new Supervisor(serverJs, log, (session) => openInBrowser(session.url));
   context.subscriptions.push(supervisor);
   const sup = supervisor;
 
@@ -58,11 +59,15 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     supervisor: sup,
     log,
     currentSession: () => statusBar.currentSession(),
+    serverJs,
     starterConfig: async (folder) => starterConfigText(folder.uri.fsPath),
   });
 
   const diagnostics = new ConfigDiagnostics();
   context.subscriptions.push(diagnostics);
+  context.subscriptions.push(sup.onStartFailure(({ session, code, message }) => {
+    if (code === 'PORT_IN_USE') diagnostics.addServeFailure(configUri(session.folder), code, message);
+  }));
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(
     { pattern: `**/${CONFIG_FILE_NAME}` },
     new ConfigActions(diagnostics),

@@ -312,8 +312,11 @@ export class Supervisor implements vscode.Disposable {
   private readonly sessionSubscriptions = new Map<string, vscode.Disposable[]>();
   private readonly crashes = new Map<string, number[]>();
   private readonly changeEmitter = new vscode.EventEmitter<void>();
+  private readonly startFailureEmitter = new vscode.EventEmitter<{ session: ServerSession; code: string; message: string }>();
   /** Any session started, stopped, or changed its pools, workers, routes or metrics. */
   readonly onDidChange = this.changeEmitter.event;
+  /** A server could not start (after the user was told). */
+  readonly onStartFailure = this.startFailureEmitter.event;
 
   constructor(
     private readonly serverJs: string,
@@ -401,6 +404,7 @@ export class Supervisor implements vscode.Disposable {
     const code = error instanceof ServeError ? error.code : 'LISTEN_FAILED';
     const message = errorMessage(error);
     this.log.error(`${session.folder.name}: ${message} [${code}]`);
+    this.startFailureEmitter.fire({ session, code, message });
     const actions = ['Show Logs', ...(code.startsWith('CONFIG_') ? ['Open servestack.json'] : [])];
     void vscode.window.showErrorMessage(`ServeStack could not serve ${session.folder.name}: ${firstLine(message)}`, ...actions)
       .then((choice) => {
@@ -452,6 +456,7 @@ export class Supervisor implements vscode.Disposable {
     for (const subs of this.sessionSubscriptions.values()) for (const d of subs) d.dispose();
     for (const s of this.sessions.values()) s.dispose();
     this.changeEmitter.dispose();
+    this.startFailureEmitter.dispose();
   }
 }
 

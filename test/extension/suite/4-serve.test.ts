@@ -116,6 +116,26 @@ describe('serving the workspace', function () {
     await until('two workers', async () => (await workerNodes()).length === 2, 30_000);
   });
 
+  it('Reload Workers replaces every worker with a new process', async () => {
+    const before = (await workerNodes()).map((n) => n.kind === 'worker' && n.worker.pid);
+    await vscode.commands.executeCommand('servestack.reloadWorkers', session);
+    await until('two new booted workers', async () => {
+      const now = await workerNodes();
+      return now.length === 2 && now.every((n) => n.kind === 'worker' && !before.includes(n.worker.pid) && n.worker.state === 'idle');
+    }, 30_000);
+  });
+
+  it('Kill Worker on a worker: the pool starts another', async () => {
+    const [victim] = await workerNodes();
+    assert.ok(victim.kind === 'worker');
+    await vscode.commands.executeCommand('servestack.killWorker', victim);
+    await until('the killed worker to be replaced', async () => {
+      const now = await workerNodes();
+      return now.length === 2 && now.every((n) => n.kind === 'worker' && n.worker.pid !== victim.worker.pid && n.worker.state === 'idle');
+    }, 30_000);
+    assert.ok(!alive(victim.worker.pid));
+  });
+
   it('Stop ends the server and its workers', async () => {
     const a = await api();
     const pids = [session!.serverPid, ...[...session!.workers.values()].map((w) => w.pid)];

@@ -1,0 +1,65 @@
+import * as assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import * as vscode from 'vscode';
+import { api, codeActions, file, folder, until } from './helpers';
+
+/** Write a file through the workspace API (the editor sees it at once). */
+async function write(name: string, text: string): Promise<void> {
+  await vscode.workspace.fs.writeFile(file(name), new TextEncoder().encode(text));
+}
+
+describe('failures reach the user', function () {
+  this.timeout(60_000);
+  let original: string;
+
+  before(async () => {
+    await api();
+    original = new TextDecoder().decode(await vscode.workspace.fs.readFile(file('servestack.json')));
+  });
+
+  afterEach(async () => {
+    await (await api()).supervisor.stopAll();
+    await write('servestack.json', original);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('a port in use: the diagnostic on "listen" offers a free port', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await write('servestack.json', original.replace('{\n  "pools"', `{\n  "listen": "127.0.0.1:${port}",\n  "pools"`));
+      const url = await vscode.commands.executeCommand('servestack.serve', folder());
+      assert.equal(url, undefined, 'nothing served');
+      const uri = file('servestack.json');
+      const diagnostic = await until('PORT_IN_USE on listen', () =>
+        vscode.languages.getDiagnostics(uri).find((d) => d.code === 'PORT_IN_USE'), 10_000);
+      assert.match(diagnostic.message, new RegExp(`port ${port}`));
+      const titles = (await codeActions(uri, diagnostic.range)).map((a) => a.title);
+      assert.ok(titles.some((t) => /^Listen on the free port \d+/.test(t)), JSON.stringify(titles));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('an app that cannot load: the pool shows why, the status bar says so', async () => {
+    const a = await api();
+    await write('broken.py', 'import os\n\nraise RuntimeError("broken on purpose")\napp = None\n');
+    await write('servestack.json', original.replace('"app:app"', '"broken:app"'));
+    await vscode.commands.executeCommand('servestack.serve', folder());
+    const session = a.supervisor.activeSessions()[0];
+    assert.ok(session);
+    await until('the pool to report the failure', () => session.pythonPools()[0]?.failure, 30_000);
+    const [pool] = a.workersTree.getChildren();
+    const children = a.workersTree.getChildren(pool).map((n) => a.workersTree.getTreeItem(n));
+    assert.ok(children.some((i) => /broken on purpose|RuntimeError/.test(String(i.label))), JSON.stringify(children.map((i) => i.label)));
+    await until('the status bar', () => a.statusBar.item.text.includes('web: app failed'));
+    await vscode.workspace.fs.delete(file('broken.py'));
+  });
+
+  it('Export for Production runs the CLI (or says it is not available yet)', async () => {
+    const result = await vscode.commands.executeCommand<string>('servestack.exportForProduction', folder(), file('deploy').fsPath);
+    assert.ok(result === 'unavailable' || result === file('deploy').fsPath, String(result));
+    if (result !== 'unavailable') await vscode.workspace.fs.delete(file('deploy'), { recursive: true });
+  });
+});
