@@ -82,6 +82,22 @@ export const steps = [
     },
   },
   {
+    name: 'Open in browser from the status bar opens the page through asExternalUri',
+    async run({ wb, context, state }) {
+      const opened = context.waitForEvent('page', { timeout: 15_000 });
+      await wb.clickStatus(/^web: 3 workers$/);
+      await wb.pick('Open in browser');
+      const tab = await opened;
+      await tab.waitForLoadState('domcontentloaded', { timeout: 15_000 });
+      state.openedUrl = tab.url();
+      const text = await tab.locator('body').innerText({ timeout: 10_000 });
+      await tab.screenshot({ path: state.shot('opened-tab') });
+      await tab.close();
+      if (!/Rendered by worker \d+/.test(text)) throw new Error(`the opened tab (${state.openedUrl}) shows: ${text.slice(0, 200)}`);
+      console.log(`    (opened ${state.openedUrl})`);
+    },
+  },
+  {
     name: 'the ServeStack output channel shows the server log',
     async run({ wb }) {
       await wb.command('Output: Show Output Channels');

@@ -317,7 +317,7 @@ async function runScenario(browser, scratch, name, scenario) {
   const page = await context.newPage();
   const { Workbench } = await import(pathToFileURL(path.join(ROOT, 'test/e2e/workbench.mjs')).href);
   const wb = new Workbench(page, { codeServerUrl: server.url, workspace });
-  const ctx = { page, wb, workspace, appPort, root: ROOT, state: {} };
+  const ctx = { page, context, wb, workspace, appPort, root: ROOT, codeServerUrl: server.url, state: { shot: (label) => path.join(shots, `${label}.png`) } };
   let failedAt;
   let n = 0;
   try {
