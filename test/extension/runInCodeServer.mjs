@@ -272,16 +272,27 @@ function flaskMissingReason() {
   return undefined;
 }
 
-/** The extension as an installed one: the files the VSIX ships, in EXT/<publisher>.<name>-<version>. */
-function installExtension(extensionsDir) {
-  const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  const target = path.join(extensionsDir, `${manifest.publisher}.${manifest.name}-${manifest.version}`);
-  mkdirSync(target, { recursive: true });
-  cpSync(path.join(ROOT, 'package.json'), path.join(target, 'package.json'));
-  for (const dir of ['dist', 'media']) cpSync(path.join(ROOT, dir), path.join(target, dir), { recursive: true, filter: (src) => !src.endsWith('.map') });
-  mkdirSync(path.join(target, 'server/config'), { recursive: true });
-  cpSync(path.join(ROOT, 'server/config/schema.json'), path.join(target, 'server/config/schema.json'));
-  for (const file of ['README.md', 'LICENSE']) if (existsSync(path.join(ROOT, file))) cpSync(path.join(ROOT, file), path.join(target, file));
+/** Package the VSIX once (what users install), with vsce as `npm run package` does. */
+let vsixPath;
+function packageVsix(scratch) {
+  if (vsixPath) return vsixPath;
+  const out = path.join(scratch, 'servestack.vsix');
+  const t0 = Date.now();
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/@vscode/vsce/vsce'), 'package', '--no-dependencies',
+    '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`vsce package failed:\n${result.stdout}${result.stderr}`);
+  log(`  packaged the VSIX in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  vsixPath = out;
+  return out;
+}
+
+/** Install the VSIX into a fresh extensions folder, offline, as a user would. */
+function installExtension(scratch, extensionsDir, userDataDir) {
+  const result = spawnSync(process.execPath, [ENTRY, '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir,
+    '--install-extension', packageVsix(scratch)], { encoding: 'utf8' });
+  if (result.status !== 0 || !readdirSync(extensionsDir).some((d) => d.startsWith('servestack.servestack-'))) {
+    throw new Error(`installing the VSIX failed:\n${result.stdout}${result.stderr}`);
+  }
 }
 
 async function e2ePhase(browser, scratch) {
@@ -310,8 +321,9 @@ async function runScenario(browser, scratch, name, scenario) {
   mkdirSync(shots, { recursive: true });
   const appPort = await freePort();
   await scenario.prepare({ root: ROOT, workspace, appPort });
-  installExtension(extensionsDir);
+  mkdirSync(extensionsDir, { recursive: true });
   writeSettings(userDataDir, scenario.settings ?? {});
+  installExtension(scratch, extensionsDir, userDataDir);
   const server = await startCodeServer({ name, workspace, userDataDir, extensionsDir, trusted: false });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
