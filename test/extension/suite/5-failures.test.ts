@@ -54,6 +54,18 @@ describe('failures reach the user', function () {
     const children = a.workersTree.getChildren(pool).map((n) => a.workersTree.getTreeItem(n));
     assert.ok(children.some((i) => /broken on purpose|RuntimeError/.test(String(i.label))), JSON.stringify(children.map((i) => i.label)));
     await until('the status bar', () => a.statusBar.item.text.includes('web: app failed'));
+  });
+
+  it("the log keeps the traceback, and its File \"…\", line N opens the file at the line", async () => {
+    await vscode.commands.executeCommand('servestack.showLogs');
+    const output = await until('the ServeStack log document', () => vscode.workspace.textDocuments.find((d) =>
+      d.uri.scheme === 'output' && d.getText().includes('broken on purpose')), 15_000);
+    const text = output.getText();
+    assert.match(text, /File "[^"]*broken\.py", line 3/);
+    const links = await vscode.commands.executeCommand<vscode.DocumentLink[]>('vscode.executeLinkProvider', output.uri);
+    const link = links.find((l) => l.target?.path.endsWith('/broken.py'));
+    assert.ok(link, `a link to broken.py among ${JSON.stringify(links.map((l) => l.target?.toString()))}`);
+    assert.equal(link.target?.fragment, 'L3');
     await vscode.workspace.fs.delete(file('broken.py'));
   });
 

@@ -45,5 +45,6 @@ export async function setText(document: vscode.TextDocument, text: string): Prom
 }
 
 export async function codeActions(uri: vscode.Uri, range: vscode.Range): Promise<vscode.CodeAction[]> {
+  await vscode.workspace.openTextDocument(uri); // the provider command needs the document loaded
   return (await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range)) ?? [];
 }
