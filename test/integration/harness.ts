@@ -134,13 +134,14 @@ export function request(url: string, options: http.RequestOptions & { body?: Buf
 }
 
 /** Polls until fn returns a truthy value or the time is up. */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10000, what = 'condition'): Promise<T> {
+type Falsy = undefined | null | false | 0 | '';
+export async function eventually<T>(fn: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 10000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const value = await fn();
-      if (value) return value;
+      if (value) return value as T;
     } catch (error) {
       last = error;
     }
