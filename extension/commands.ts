@@ -260,7 +260,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   });
 
   register('servestack.statusBarMenu', async (arg?: unknown) => {
-    const session = await pickSession(arg);
+    const session = arg === undefined ? (deps.currentSession() ?? (await pickSession(undefined))) : await pickSession(arg);
     if (!session) return;
     const pools = session.pythonPools();
     const workers = pools.length === 1 ? ` (now ${pools[0].wanted})` : '';

@@ -103,8 +103,12 @@ export class StatusBar implements vscode.Disposable {
       tooltip.appendMarkdown(`- Pool \`${p.name}\`: ${up} of ${p.wanted} workers up${p.failure ? ` — ${p.failure.split('\n', 1)[0]}` : ''}\n`);
     }
     tooltip.appendMarkdown('\nClick to scale, reload, open in the browser or stop.');
-    this.item.tooltip = tooltip;
-    this.item.command = { command: 'servestack.statusBarMenu', title: 'ServeStack Workers…', arguments: [session] };
+    // Metrics arrive every second: replace the tooltip only when it says something new, so
+    // an open hover does not flicker.
+    if (!(this.item.tooltip instanceof vscode.MarkdownString) || this.item.tooltip.value !== tooltip.value) this.item.tooltip = tooltip;
+    // A plain command id: a command with arguments gets a new internal id on every update,
+    // and a click racing an update (metrics arrive every second) would hit a stale one.
+    this.item.command = 'servestack.statusBarMenu';
     this.item.show();
   }
 
