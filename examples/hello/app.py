@@ -8,6 +8,7 @@ import os
 import time
 
 COUNT = 0
+PROGRESS = {"chunks": 0}
 
 
 def application(environ, start_response):
@@ -35,6 +36,19 @@ def application(environ, start_response):
     if path == "/api/headers":
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         return json_response(start_response, headers)
+    if path == "/api/big":
+        # 50 MiB in 64 KiB chunks; /api/progress tells how far the generator got.
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def chunks():
+            PROGRESS["chunks"] = 0
+            for _ in range(800):
+                PROGRESS["chunks"] += 1
+                yield b"x" * 65536
+
+        return chunks()
+    if path == "/api/progress":
+        return json_response(start_response, PROGRESS)
     if path == "/api/echo":
         data = environ["wsgi.input"].read()
         import hashlib

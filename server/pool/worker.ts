@@ -144,6 +144,12 @@ export class WorkerProcess {
   abort(requestId: number): void {
     if (this.byId.has(requestId)) this.writer.send(FrameType.Abort, requestId);
   }
+  pause(requestId: number): void {
+    if (this.byId.has(requestId)) this.writer.send(FrameType.Pause, requestId);
+  }
+  resume(requestId: number): void {
+    if (this.byId.has(requestId)) this.writer.send(FrameType.Resume, requestId);
+  }
   revoke(job: Job): void {
     job.revoking = true;
     this.writer.send(FrameType.Revoke, job.requestId);

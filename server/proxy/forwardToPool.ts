@@ -53,6 +53,7 @@ export function forwardToPool(
   let bytes = 0;
   let assignedAt = 0;
   let settled = false;
+  let paused = false;
   const settle = (finalStatus: number) => {
     if (settled) return;
     settled = true;
@@ -89,7 +90,16 @@ export function forwardToPool(
     },
     onChunk(data) {
       bytes += data.length;
-      res.write(data);
+      // A slow client: ask the worker to hold its next chunks until this one is sent.
+      if (!res.write(data) && !paused && worker) {
+        paused = true;
+        const w = worker;
+        w.pause(job.requestId);
+        res.once('drain', () => {
+          paused = false;
+          w.resume(job.requestId);
+        });
+      }
     },
     onEnd(failed) {
       if (failed) {

@@ -19,7 +19,7 @@ CAPACITY = 100
 
 
 class HttpRequest:
-    __slots__ = ("rid", "head", "queue", "body_done", "response_done", "disconnected", "started", "status", "headers")
+    __slots__ = ("rid", "head", "queue", "body_done", "response_done", "disconnected", "started", "status", "headers", "writable")
 
     def __init__(self, rid, head):
         self.rid = rid
@@ -31,6 +31,8 @@ class HttpRequest:
         self.started = False
         self.status = None
         self.headers = None
+        self.writable = asyncio.Event()  # cleared while the client reads slower than the app sends
+        self.writable.set()
 
 
 def build_scope(head, state):
@@ -123,6 +125,10 @@ def run(app, channel, w, send_ready):
                 req.status = int(message["status"])
                 req.headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in message.get("headers", [])]
             elif kind == "http.response.body":
+                if not req.writable.is_set():
+                    await req.writable.wait()
+                    if req.disconnected:
+                        return
                 body = message.get("body", b"")
                 more = message.get("more_body", False)
                 frames = []
@@ -182,6 +188,15 @@ def run(app, channel, w, send_ready):
             if req is not None:
                 req.disconnected = True
                 req.queue.put_nowait({"type": "http.disconnect"})
+                req.writable.set()
+        elif ftype == w.F_PAUSE:
+            req = requests.get(rid)
+            if req is not None:
+                req.writable.clear()
+        elif ftype == w.F_RESUME:
+            req = requests.get(rid)
+            if req is not None:
+                req.writable.set()
         elif ftype == w.F_STOP:
             stopping["flag"] = True
             if not requests:

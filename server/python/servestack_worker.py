@@ -34,6 +34,8 @@ F_ABORT = 4
 F_STOP = 5
 F_DUMP_STACK = 6
 F_REVOKE = 7
+F_PAUSE = 8
+F_RESUME = 9
 F_READY = 16
 F_HEARTBEAT = 17
 F_START = 18
@@ -197,7 +199,7 @@ class EmptyBody(RequestBody):
 
 
 class Request:
-    __slots__ = ("rid", "head", "body", "started", "aborted")
+    __slots__ = ("rid", "head", "body", "started", "aborted", "writable")
 
     def __init__(self, rid, head):
         self.rid = rid
@@ -205,6 +207,10 @@ class Request:
         self.body = RequestBody() if head.get("hasBody") else EmptyBody()
         self.started = False
         self.aborted = False
+        # Cleared while the client reads slower than the app writes (Pause/Resume frames),
+        # so a large streamed response waits here instead of piling up in the proxy.
+        self.writable = threading.Event()
+        self.writable.set()
 
 
 # ── loading the app ───────────────────────────────────────────────────────────────
@@ -346,6 +352,8 @@ def run_wsgi_request(app, req, channel):
     def write(data):
         if state["status"] is None:
             raise AssertionError("write() before start_response()")
+        if not req.writable.is_set():
+            req.writable.wait()
         if req.aborted:
             return
         frames = []
@@ -436,6 +444,15 @@ class Worker:
                 if req is not None:
                     req.aborted = True
                     req.body.finish(aborted=True)
+                    req.writable.set()
+            elif ftype == F_PAUSE:
+                req = self.requests.get(rid)
+                if req is not None:
+                    req.writable.clear()
+            elif ftype == F_RESUME:
+                req = self.requests.get(rid)
+                if req is not None:
+                    req.writable.set()
             elif ftype == F_REVOKE:
                 # Take back a request that has not started, so the arbiter can give it
                 # to a worker that just became free.

@@ -24,7 +24,7 @@ test('the Python runtime uses the exit codes, heartbeat and fd of the contract',
 test('every frame type has the same number on both sides', () => {
   const names: Record<keyof typeof FrameType, string> = {
     Request: 'F_REQUEST', Body: 'F_BODY', BodyEnd: 'F_BODY_END', Abort: 'F_ABORT', Stop: 'F_STOP',
-    DumpStack: 'F_DUMP_STACK', Revoke: 'F_REVOKE', Ready: 'F_READY', Heartbeat: 'F_HEARTBEAT',
+    DumpStack: 'F_DUMP_STACK', Revoke: 'F_REVOKE', Pause: 'F_PAUSE', Resume: 'F_RESUME', Ready: 'F_READY', Heartbeat: 'F_HEARTBEAT',
     Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED',
   };
   for (const [key, pyName] of Object.entries(names)) {
