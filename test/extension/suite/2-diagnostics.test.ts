@@ -55,6 +55,18 @@ describe('diagnostics on servestack.json', () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
+  it('is JSONC with the schema: hover docs on a field', async () => {
+    assert.equal(document.languageId, 'jsonc');
+    const line = document.getText().split('\n').findIndex((l) => l.includes('"workers"'));
+    const column = document.lineAt(line).text.indexOf('"workers"') + 2;
+    const text = await until('hover text from the schema', async () => {
+      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(line, column));
+      const joined = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      return joined.trim() ? joined : undefined;
+    }, 15_000);
+    assert.match(text, /How many worker processes to run/);
+  });
+
   it('has none for the valid config', async () => {
     await until('no diagnostics', () => codes(uri).length === 0);
   });
