@@ -27,6 +27,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PYTHON = process.env.SERVESTACK_TEST_PYTHON ?? '/usr/bin/python3';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const SUITE_TIMEOUT_MS = 5 * 60_000;
+/** Workbench console lines that say nothing about the suite (kept in suite-output.txt). */
+const WORKBENCH_NOISE = /open-vsx\.org|ENOTFOUND|connection token|Creating a socket|\[Service Worker\]|Updating additional builtin|Long running operations during shutdown|Creation of workbench contribution/;
 
 const args = new Set(process.argv.slice(2));
 const runSuite = args.has('--suite') || !args.has('--e2e');
@@ -227,7 +229,7 @@ async function suitePhase(browser, scratch) {
   await page.exposeFunction('codeAutomationLog', (type, logArgs) => {
     const line = format(...(Array.isArray(logArgs) ? logArgs : [logArgs])).replace(/%c/g, '');
     output.push(line);
-    log(line.replace(/^/gm, '  '));
+    if (!WORKBENCH_NOISE.test(line)) log(line.replace(/^/gm, '  '));
   });
   const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
   const payload = JSON.stringify([
