@@ -163,6 +163,8 @@ export class ServerSession implements vscode.Disposable {
       control.onRoutes((r) => { this.routes = r; this.changed(); }),
       control.onMetrics((m) => { this.metrics = m; this.changed(); }),
       control.onLog((line) => this.onLog(line)),
+      // Stopped from elsewhere (`servestack stop`, the dashboard): an exit that follows is no crash.
+      control.onStopping(() => { if (this.state === 'running') this.setState('stopping'); }),
     ];
     this.applySnapshot(control.snapshot);
   }

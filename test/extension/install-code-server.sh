@@ -10,18 +10,19 @@ VERSION=4.96.4
 PLAYWRIGHT=1.65.1
 MARKER="$CACHE/.installed-$VERSION"
 
-if [[ -f "$MARKER" ]]; then
-  echo "code-server $VERSION already installed in $CACHE"
-  exit 0
-fi
-
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 if (( ${#need_apt[@]} )); then
   echo "apt-get install ${need_apt[*]}"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_apt[@]}"
+  SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need_apt[@]}"
+fi
+
+if [[ -f "$MARKER" ]]; then
+  echo "code-server $VERSION already installed in $CACHE"
+  exit 0
 fi
 
 rm -rf "$CACHE"

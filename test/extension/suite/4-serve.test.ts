@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ServerSession } from '../../../extension/supervisor';
 import type { WorkersNode } from '../../../extension/workersTree';
-import { api, folder, until } from './helpers';
+import { api, EXTENSION_ID, folder, until } from './helpers';
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -145,6 +147,23 @@ describe('serving the workspace', function () {
     await until('every process to be gone', () => pids.every((pid) => !alive(pid)), 10_000);
     await until('the Serve item', () => a.statusBar.item.text === '$(play) Serve');
     assert.deepEqual(a.workersTree.getChildren(), []);
+  });
+
+  it('a server stopped from a terminal (`servestack stop`) ends without a crash report', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('servestack.serve', folder());
+    const running = a.supervisor.activeSessions()[0];
+    assert.ok(running);
+    let crashed = false;
+    const subscription = running.onDidExitUnexpectedly(() => { crashed = true; });
+    const cli = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
+    // Asynchronously, as a terminal would: the extension host must keep answering meanwhile.
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, [cli, 'stop', '--dir', folder().uri.fsPath], {
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: 20_000,
+    }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}${stderr}`)) : resolve())));
+    await until('the session to end', () => running.state === 'stopped', 15_000);
+    subscription.dispose();
+    assert.equal(crashed, false);
   });
 
   it('survives the server crashing: the session ends and the workers exit by themselves', async () => {
