@@ -27,6 +27,8 @@ export interface ServeStackApi {
 }
 
 let supervisor: Supervisor | undefined;
+/** How often the visible Workers view asks running servers for fresh counts. */
+const WORKERS_REFRESH_MS = 2000;
 
 export function activate(context: vscode.ExtensionContext): ServeStackApi {
   const log = new ServerLog();
@@ -48,6 +50,13 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     const sessions = sup.activeSessions();
     workersView.description = sessions.length === 1 ? sessions[0].url : undefined;
   }));
+
+  // Request counts and memory change between worker events: refresh while the view shows them.
+  const refresh = setInterval(() => {
+    if (!workersView.visible) return;
+    for (const session of sup.activeSessions()) void session.refresh();
+  }, WORKERS_REFRESH_MS);
+  context.subscriptions.push(new vscode.Disposable(() => clearInterval(refresh)));
 
   const routesTree = new RoutesTreeProvider(sup);
   context.subscriptions.push(routesTree, vscode.window.createTreeView('servestack.routes', { treeDataProvider: routesTree }));

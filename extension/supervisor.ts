@@ -169,6 +169,19 @@ export class ServerSession implements vscode.Disposable {
     this.applySnapshot(control.snapshot);
   }
 
+  /**
+   * Fetch a fresh snapshot. The server sends worker events on state changes only, so
+   * request counts and memory move on between them: the Workers view asks while visible.
+   */
+  async refresh(): Promise<void> {
+    if (this.state !== 'running' || !this.control) return;
+    try {
+      this.applySnapshot(await this.control.request({ type: 'status' }));
+    } catch (error) {
+      this.log.channel.debug(`status refresh failed: ${errorMessage(error)}`);
+    }
+  }
+
   private applySnapshot(snapshot: Snapshot): void {
     this.url = snapshot.server.url || this.url;
     this.configFile = snapshot.server.configFile;

@@ -73,6 +73,12 @@ export const steps = [
     },
   },
   {
+    name: 'the Workers view counts the requests each worker handled',
+    async run({ wb }) {
+      await wb.waitForRows('Workers', (r) => pids(r).some((p) => /· [1-9]\d* req/.test(p)), 'a worker with requests', 10_000);
+    },
+  },
+  {
     name: 'scale from the status bar: Add a worker → 3 PIDs',
     async run({ wb }) {
       await wb.clickStatus(/^web: 2 workers$/);
