@@ -322,11 +322,13 @@ async function runScenario(browser, scratch, name, scenario) {
   const shots = path.join(ARTIFACTS, name);
   mkdirSync(shots, { recursive: true });
   const appPort = await freePort();
-  await scenario.prepare({ root: ROOT, workspace, appPort });
+  // A scenario may open a multi-root .code-workspace file instead of the folder.
+  const prepared = (await scenario.prepare({ root: ROOT, workspace, appPort })) ?? {};
+  const open = prepared.workspaceFile ? `workspace=${encodeURIComponent(prepared.workspaceFile)}` : `folder=${encodeURIComponent(workspace)}`;
   mkdirSync(extensionsDir, { recursive: true });
   writeSettings(userDataDir, scenario.settings ?? {});
   installExtension(scratch, extensionsDir, userDataDir);
-  const server = await startCodeServer({ name, workspace, userDataDir, extensionsDir, trusted: false });
+  const server = await startCodeServer({ name, workspace: prepared.workspaceFile ?? workspace, userDataDir, extensionsDir, trusted: false });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   const { Workbench } = await import(pathToFileURL(path.join(ROOT, 'test/e2e/workbench.mjs')).href);
@@ -335,7 +337,7 @@ async function runScenario(browser, scratch, name, scenario) {
   let failedAt;
   let n = 0;
   try {
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+    await page.goto(`${server.url}/?${open}`);
     for (const step of scenario.steps) {
       n++;
       const label = `${String(n).padStart(2, '0')}-${step.name.replace(/[^\w]+/g, '-').replace(/^-|-$/g, '').toLowerCase()}`;
