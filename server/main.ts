@@ -106,8 +106,9 @@ export class RunningServer implements ControlTarget {
       this.metricsTimer = setInterval(() => this.emit({ type: 'metrics', metrics: this.metrics.sample() }), 1000);
       this.metricsTimer.unref();
     }
-    if (this.options.watchConfig !== false && this.config.file) {
-      const file = this.config.file;
+    if (this.options.watchConfig !== false) {
+      // A detected app is watched too: writing servestack.json (e.g. "Create Config") takes effect.
+      const file = this.config.file ?? path.join(this.config.dir, 'servestack.json');
       this.watcher = watchConfigFile(
         file,
         async (text) => {

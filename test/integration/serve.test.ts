@@ -191,6 +191,29 @@ describe('serve: one worker, counted', { skip: python ? false : 'no python3 foun
   });
 });
 
+describe('serve: a folder without servestack.json', { skip: python ? false : 'no python3 found' }, () => {
+  test('serves the detected app, and picks up a servestack.json written later', async () => {
+    const dir = tempCopy(HELLO);
+    rmSync(path.join(dir, 'servestack.json'));
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      assert.match(server.output(), /\[detected, no servestack\.json\]/);
+      assert.equal((await request(server.url + 'api/info')).status, 200);
+      assert.equal((await request(server.url + 'static/style.css')).status, 200);
+      assert.equal((await request(server.url + 'assets/style.css')).status, 404);
+      writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify({
+        pools: { web: { app: 'app:application', workers: 1 } },
+        routes: [{ path: '/assets/', static: 'static' }, { path: '/', pool: 'web' }],
+      }));
+      await eventually(async () => (await request(server.url + 'assets/style.css')).status === 200, 10000, 'the new route');
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve: a slow client', { skip: python ? false : 'no python3 found' }, () => {
   test('holds the app back instead of buffering a large response in the proxy', async () => {
     const dir = tempCopy(HELLO);
