@@ -38,11 +38,21 @@ export class ControlClient implements vscode.Disposable {
   /** The server announced that it stops (asked by anyone: this editor, the CLI, Ctrl-C). */
   readonly onStopping = this.stoppingEmitter.event;
 
-  private readonly unsubscribe: () => void;
+  private unsubscribe: () => void = () => undefined;
+  private started = false;
   private disposed = false;
 
-  private constructor(private readonly transport: Transport) {
-    this.unsubscribe = transport.onEvent((event) => this.dispatch(event));
+  private constructor(private readonly transport: Transport) {}
+
+  /**
+   * Start delivering events. Call it once the listeners are subscribed: the events that
+   * arrived with the snapshot are delivered right after (a worker that became ready while
+   * the client connected would otherwise be missed and stay "booting").
+   */
+  start(): void {
+    if (this.started || this.disposed) return;
+    this.started = true;
+    this.unsubscribe = this.transport.onEvent((event) => this.dispatch(event));
   }
 
   /** The snapshot the server sent on connect (later ones arrive through onSnapshot). */

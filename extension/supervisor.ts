@@ -166,7 +166,9 @@ export class ServerSession implements vscode.Disposable {
       // Stopped from elsewhere (`servestack stop`, the dashboard): an exit that follows is no crash.
       control.onStopping(() => { if (this.state === 'running') this.setState('stopping'); }),
     ];
+    // The snapshot first, then the events that followed it.
     this.applySnapshot(control.snapshot);
+    control.start();
   }
 
   /**
@@ -432,12 +434,10 @@ export class Supervisor implements vscode.Disposable {
 
   private onCrash(session: ServerSession, exit: UnexpectedExit): void {
     const key = session.folder.uri.toString();
-    const now = Date.now();
-    const recent = (this.crashes.get(key) ?? []).filter((t) => now - t < CRASH_BUDGET.windowMs);
-    recent.push(now);
+    const { recent, exhausted } = recordCrash(this.crashes.get(key) ?? [], Date.now());
     this.crashes.set(key, recent);
     const how = exit.signal ?? `exit code ${exit.code}`;
-    if (recent.length >= CRASH_BUDGET.crashes) {
+    if (exhausted) {
       void vscode.window.showErrorMessage(
         `The ServeStack server for ${session.folder.name} crashed ${recent.length} times in the last ${CRASH_BUDGET.windowMs / 60_000} minutes (last: ${how}). It will not be restarted; see the logs, fix the cause, then serve again.`,
         'Show Logs',
@@ -473,6 +473,12 @@ export class Supervisor implements vscode.Disposable {
     this.changeEmitter.dispose();
     this.startFailureEmitter.dispose();
   }
+}
+
+/** Adds a crash at `now` to a folder's history: the crashes within the window, and whether they use up the budget. */
+export function recordCrash(history: readonly number[], now: number): { recent: number[]; exhausted: boolean } {
+  const recent = [...history.filter((t) => now - t < CRASH_BUDGET.windowMs), now];
+  return { recent, exhausted: recent.length >= CRASH_BUDGET.crashes };
 }
 
 /** `app.py:12` or `File "app.py", line 12` in a failure message. */

@@ -3,7 +3,7 @@
 // break and fix servestack.json through the Problems panel and a quick fix, add a route
 // from a Flask decorator, stop. Runs on a throwaway copy of examples/flask-app (whose
 // "listen" is moved to a free port); the runner screenshots every step.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** Skipped (with the reason printed) when /usr/bin/python3 cannot import flask. */
@@ -27,6 +27,21 @@ function locate(workspace, file, pattern) {
     if (m) return { line: i + 1, column: m.index + 1, match: m[0] };
   }
   throw new Error(`${file} has no line matching ${pattern}`);
+}
+
+/** The pid of the ServeStack server serving `workspace` (a `cli.js serve` whose cwd it is). */
+function serverProcess(workspace) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) !== workspace) continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('cli.js')) && cmd.includes('serve')) return Number(entry);
+    } catch {
+      continue; // gone, or not readable
+    }
+  }
+  return undefined;
 }
 
 async function get(url) {
@@ -155,6 +170,21 @@ export const steps = [
         /\{\s*"path": "\/api\/items",\s*"pool": "web"\s*\}/.test(readFileSync(path.join(workspace, 'servestack.json'), 'utf8')), 10_000);
       await wb.focusView('Routes');
       await wb.waitForRows('Routes', (r) => r.some((x) => x === '/api/items pool web'), 'the new route in the Routes view', 15_000);
+    },
+  },
+  {
+    name: 'the server crashes: a notification offers Restart, which serves again',
+    async run({ wb, page, workspace }) {
+      const server = serverProcess(workspace);
+      if (!server) throw new Error(`no server process runs in ${workspace}`);
+      process.kill(server, 'SIGKILL');
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'stopped unexpectedly' });
+      await toast.waitFor({ timeout: 10_000 });
+      await wb.waitForStatus(/^Serve$/, 10_000);
+      await toast.getByRole('button', { name: 'Restart' }).click();
+      await wb.waitForStatus(/^web: 2 workers$/, 30_000);
+      await wb.focusView('Workers');
+      await wb.waitForRows('Workers', (r) => pids(r).length === 2 && pids(r).every((p) => /idle|busy/.test(p)), 'two workers again', 30_000);
     },
   },
   {

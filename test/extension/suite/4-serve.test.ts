@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ServerSession } from '../../../extension/supervisor';
 import type { WorkersNode } from '../../../extension/workersTree';
-import { api, EXTENSION_ID, folder, until } from './helpers';
+import { api, EXTENSION_ID, folder, logTail, until } from './helpers';
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -36,6 +36,10 @@ describe('serving the workspace', function () {
   after(async () => {
     const a = await api();
     await a.supervisor.stopAll();
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') console.log(`--- ServeStack log ---\n${await logTail()}\n---`);
   });
 
   async function workerNodes(): Promise<WorkersNode[]> {

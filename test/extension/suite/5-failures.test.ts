@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import * as vscode from 'vscode';
+import { CRASH_BUDGET, recordCrash } from '../../../extension/supervisor';
 import { api, codeActions, file, folder, until } from './helpers';
 
 /** Write a file through the workspace API (the editor sees it at once). */
@@ -73,5 +74,22 @@ describe('failures reach the user', function () {
     const result = await vscode.commands.executeCommand<string>('servestack.exportForProduction', folder(), file('deploy').fsPath);
     assert.ok(result === 'unavailable' || result === file('deploy').fsPath, String(result));
     if (result !== 'unavailable') await vscode.workspace.fs.delete(file('deploy'), { recursive: true });
+  });
+});
+
+describe('the crash budget', () => {
+  it('stops offering restarts at the 5th crash within 3 minutes, and forgets older ones', async () => {
+    assert.deepEqual(CRASH_BUDGET, { crashes: 5, windowMs: 180_000 });
+    let history: number[] = [];
+    const t0 = 1_000_000;
+    for (let i = 0; i < 4; i++) {
+      const r = recordCrash(history, t0 + i * 10_000);
+      assert.equal(r.exhausted, false, `crash ${i + 1}`);
+      history = r.recent;
+    }
+    assert.equal(recordCrash(history, t0 + 40_000).exhausted, true, 'the 5th within the window');
+    const later = recordCrash(history, t0 + 185_000);
+    assert.equal(later.exhausted, false, 'the first crash fell out of the window');
+    assert.equal(later.recent.length, 4);
   });
 });

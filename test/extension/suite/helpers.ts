@@ -48,3 +48,15 @@ export async function codeActions(uri: vscode.Uri, range: vscode.Range): Promise
   await vscode.workspace.openTextDocument(uri); // the provider command needs the document loaded
   return (await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range)) ?? [];
 }
+
+/** The ServeStack log's last lines (shows the channel to load it): printed when a test fails. */
+export async function logTail(lines = 60): Promise<string> {
+  await vscode.commands.executeCommand('servestack.showLogs');
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'output' && /ServeStack/i.test(d.uri.path + d.getText().slice(0, 2000)));
+    if (document) return document.getText().split('\n').slice(-lines).join('\n');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return '(the ServeStack log could not be read)';
+}
