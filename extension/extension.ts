@@ -39,7 +39,11 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
   context.subscriptions.push(supervisor);
   const sup = supervisor;
 
-  const setRunning = () => void vscode.commands.executeCommand('setContext', 'servestack.running', sup.activeSessions().length > 0);
+  let running: boolean | undefined;
+  const setRunning = () => {
+    const now = sup.activeSessions().length > 0;
+    if (now !== running) void vscode.commands.executeCommand('setContext', 'servestack.running', (running = now));
+  };
   context.subscriptions.push(sup.onDidChange(setRunning));
   setRunning();
 

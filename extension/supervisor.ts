@@ -370,7 +370,10 @@ export class Supervisor implements vscode.Disposable {
         .then((choice) => choice && this.openInBrowser(existing));
       return existing;
     }
-    existing?.dispose();
+    if (existing) {
+      await existing.stop(); // one still stopping must let go of its port first
+      existing.dispose();
+    }
     for (const d of this.sessionSubscriptions.get(key) ?? []) d.dispose();
 
     const session = new ServerSession(folder, this.serverJs, this.log,
