@@ -20,6 +20,7 @@ import struct
 import sys
 import threading
 import traceback
+from urllib.parse import unquote_to_bytes
 
 # ── contract (mirrors server/protocol.ts) ────────────────────────────────────────
 EXIT_BOOT_FAILED = 3
@@ -198,19 +199,22 @@ class EmptyBody(RequestBody):
         self.done = True
 
 
+# Most requests have no body; they share one always-empty stream.
+EMPTY_BODY = EmptyBody()
+
+
 class Request:
     __slots__ = ("rid", "head", "body", "started", "aborted", "writable")
 
     def __init__(self, rid, head):
         self.rid = rid
         self.head = head
-        self.body = RequestBody() if head.get("hasBody") else EmptyBody()
+        self.body = RequestBody() if head["hasBody"] else EMPTY_BODY
         self.started = False
         self.aborted = False
-        # Cleared while the client reads slower than the app writes (Pause/Resume frames),
-        # so a large streamed response waits here instead of piling up in the proxy.
-        self.writable = threading.Event()
-        self.writable.set()
+        # Made on the first Pause frame: while it is cleared (the client reads slower than
+        # the app writes) the app's next write waits instead of piling up in the proxy.
+        self.writable = None
 
 
 # ── loading the app ───────────────────────────────────────────────────────────────
@@ -306,24 +310,32 @@ def build_environ(head, body):
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
     }
+    keys = ENVIRON_KEYS
     for name, value in head["headers"]:
-        if name == "content-type":
-            environ["CONTENT_TYPE"] = value
-        elif name == "content-length":
-            environ["CONTENT_LENGTH"] = value
+        key = keys.get(name)
+        if key is None:
+            key = environ_key(name)
+        if key in environ:
+            environ[key] += "," + value
         else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if key in environ:
-                environ[key] += "," + value
-            else:
-                environ[key] = value
+            environ[key] = value
     return environ
+
+
+ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def environ_key(name):
+    key = "HTTP_" + name.upper().replace("-", "_")
+    if len(ENVIRON_KEYS) < 512:  # header names repeat; a hostile client cannot grow this without bound
+        ENVIRON_KEYS[name] = key
+    return key
 
 
 def unquote_path(path):
     # PEP 3333: PATH_INFO is the percent-decoded path as latin-1 "bytes in a str".
-    from urllib.parse import unquote_to_bytes
-
+    if "%" not in path:
+        return path
     return unquote_to_bytes(path).decode("latin-1")
 
 
@@ -352,7 +364,7 @@ def run_wsgi_request(app, req, channel):
     def write(data):
         if state["status"] is None:
             raise AssertionError("write() before start_response()")
-        if not req.writable.is_set():
+        if req.writable is not None:
             req.writable.wait()
         if req.aborted:
             return
@@ -426,7 +438,7 @@ class Worker:
     def read_loop(self):
         for ftype, rid, payload in self.channel.frames():
             if ftype == F_REQUEST:
-                req = Request(rid, json.loads(payload))
+                req = Request(rid, json_loads(payload.decode("utf-8")))
                 with self.lock:
                     self.requests[rid] = req
                     self.pending.append(req)
@@ -443,15 +455,19 @@ class Worker:
                 req = self.requests.get(rid)
                 if req is not None:
                     req.aborted = True
-                    req.body.finish(aborted=True)
-                    req.writable.set()
+                    if req.body is not EMPTY_BODY:
+                        req.body.finish(aborted=True)
+                    if req.writable is not None:
+                        req.writable.set()
             elif ftype == F_PAUSE:
                 req = self.requests.get(rid)
                 if req is not None:
+                    if req.writable is None:
+                        req.writable = threading.Event()
                     req.writable.clear()
             elif ftype == F_RESUME:
                 req = self.requests.get(rid)
-                if req is not None:
+                if req is not None and req.writable is not None:
                     req.writable.set()
             elif ftype == F_REVOKE:
                 # Take back a request that has not started, so the arbiter can give it
@@ -590,6 +606,7 @@ def main(argv=None):
 
 
 THREADS = 1
+json_loads = json.JSONDecoder().decode
 
 if __name__ == "__main__":
     main()
