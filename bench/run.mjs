@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+// ServeStack vs nginx + gunicorn, side by side in one run (STYLE habit 9).
+//
+//   npm run build && npm run bench            # the full run; appends to bench/RESULTS.md
+//   node bench/run.mjs --quick                # a short smoke run; writes nothing
+//   node bench/run.mjs --help
+//
+// Starts every stack on free loopback ports, each in its own process group, runs wrk
+// against each in turn, stops them, removes its temp dir. Bounded in time: an overall
+// deadline kills whatever it started and exits.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { SCENARIOS } from './scenarios.mjs';
+import { machineFacts } from './lib/machine.mjs';
+import { freePorts, httpGet, killAllGroupsNow, sleep } from './lib/procs.mjs';
+import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
+import { renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
+import { GUNICORN, NGINX, PYTHON, STACKS, STATIC_BYTES, STATIC_FILE } from './lib/stacks.mjs';
+import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+const fixturesDir = path.join(here, 'fixtures');
+const cli = path.join(repo, 'dist', 'cli.js');
+
+const HELP = `usage: node bench/run.mjs [options]
+
+  --runs N            measured runs per stack and scenario (default 3)
+  --duration S        seconds per run (default 10)
+  --warmup S          warm-up seconds per stack and scenario (default 3)
+  --threads N         wrk threads (default 2)
+  --scenarios LIST    comma-separated, from: ${SCENARIOS.map((s) => s.name).join(', ')} (default all)
+  --stacks LIST       comma-separated, from: ${Object.keys(STACKS).join(', ')} (default all)
+  --nginx-workers W   nginx worker_processes: a number or auto (default 1, like ServeStack's one event loop)
+  --quiet-wait S      before each run, wait up to S seconds for other load to drop below --quiet-cores (default 20)
+  --quiet-cores C     (default 0.25)
+  --noisy-cores C     a run during which other processes used more than C cores is marked noisy (default 0.3)
+  --retries N         extra attempts per stack and scenario to replace noisy runs (default 2)
+  --quick             1 run × 3 s, 1 s warm-up, no quiet wait; writes nothing unless --write
+  --write / --no-write  append to bench/RESULTS.md (default: write, except with --quick)
+  --results FILE      where to append (default bench/RESULTS.md)
+  --keep-tmp          keep the temp dir (configs, logs) for inspection
+`;
+
+const { values: opt } = parseArgs({
+  options: {
+    runs: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
+    scenarios: { type: 'string' }, stacks: { type: 'string' }, 'nginx-workers': { type: 'string' },
+    'quiet-wait': { type: 'string' }, 'quiet-cores': { type: 'string' }, 'noisy-cores': { type: 'string' }, retries: { type: 'string' },
+    quick: { type: 'boolean' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' },
+    results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  },
+});
+if (opt.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const num = (v, dflt, name) => {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) fail(`--${name} takes a number, not '${v}'`);
+  return n;
+};
+const options = {
+  runs: num(opt.runs, opt.quick ? 1 : 3, 'runs'),
+  duration: num(opt.duration, opt.quick ? 3 : 10, 'duration'),
+  warmup: num(opt.warmup, opt.quick ? 1 : 3, 'warmup'),
+  threads: num(opt.threads, 2, 'threads'),
+  nginxWorkers: opt['nginx-workers'] ?? '1',
+  quietWait: num(opt['quiet-wait'], opt.quick ? 0 : 20, 'quiet-wait'),
+  quietCores: num(opt['quiet-cores'], 0.25, 'quiet-cores'),
+  noisyCores: num(opt['noisy-cores'], 0.3, 'noisy-cores'),
+  retries: num(opt.retries, opt.quick ? 0 : 2, 'retries'),
+  write: opt['no-write'] ? false : (opt.write ?? !opt.quick),
+  results: path.resolve(opt.results ?? path.join(here, 'RESULTS.md')),
+};
+const stackIds = (opt.stacks ?? Object.keys(STACKS).join(',')).split(',').filter(Boolean);
+const scenarioNames = (opt.scenarios ?? SCENARIOS.map((s) => s.name).join(',')).split(',').filter(Boolean);
+for (const id of stackIds) if (!STACKS[id]) fail(`unknown stack '${id}' (known: ${Object.keys(STACKS).join(', ')})`);
+for (const n of scenarioNames) if (!SCENARIOS.some((s) => s.name === n)) fail(`unknown scenario '${n}' (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+if (!/^(auto|\d+)$/.test(options.nginxWorkers)) fail(`--nginx-workers takes a number or auto, not '${options.nginxWorkers}'`);
+const scenarios = SCENARIOS.filter((s) => scenarioNames.includes(s.name)).map((s) => ({ ...s, stacks: s.stacks.filter((id) => stackIds.includes(id)) }));
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+const log = (text) => process.stderr.write(`bench: ${text}\n`);
+
+// ── preflight ──────────────────────────────────────────────────────────────────
+for (const [what, file] of [['nginx (apt: nginx-light)', NGINX], ['gunicorn (apt: gunicorn)', GUNICORN], ['wrk (apt: wrk)', WRK], ['python3', PYTHON]]) {
+  if (!existsSync(file)) fail(`${what} not found at ${file}`);
+}
+try {
+  execFileSync(PYTHON, ['-c', 'import flask'], { stdio: 'ignore' });
+} catch {
+  fail(`${PYTHON} cannot import flask (apt: python3-flask)`);
+}
+if (!existsSync(cli)) fail(`${path.relative(process.cwd(), cli)} is missing: run \`npm run build\` first`);
+const buildMtime = statSync(cli).mtimeMs;
+const newerSources = [];
+(function walk(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (/\.(ts|py|json)$/.test(e.name) && statSync(p).mtimeMs > buildMtime) newerSources.push(path.relative(repo, p));
+  }
+})(path.join(repo, 'server'));
+
+// ── bounded in time, cleans up after itself ───────────────────────────────────
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'servestack-bench-'));
+let cleaned = false;
+function cleanupNow() {
+  if (cleaned) return;
+  cleaned = true;
+  killAllGroupsNow();
+  if (opt['keep-tmp']) log(`kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanupNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping everything this run started`);
+    cleanupNow();
+    process.exit(130);
+  });
+}
+const wrkRuns = scenarios.reduce((n, s) => n + s.stacks.length * (options.runs + options.retries), 0);
+const warmups = scenarios.reduce((n, s) => n + s.stacks.length, 0);
+const quietBudgetS = Math.min(180, options.quietWait * wrkRuns);
+const estimateS = wrkRuns * (options.duration + 2) + warmups * (options.warmup + 1) + stackIds.length * 20 + 30;
+const deadlineS = estimateS + quietBudgetS + 180;
+const estimateMinS = estimateS - scenarios.reduce((n, s) => n + s.stacks.length * options.retries, 0) * (options.duration + 2);
+const deadline = setTimeout(() => {
+  log(`overran its deadline of ${deadlineS} s; killing what it started and giving up`);
+  cleanupNow();
+  process.exit(3);
+}, deadlineS * 1000);
+
+// ── the run ───────────────────────────────────────────────────────────────────
+const notes = [];
+if (newerSources.length) {
+  const msg = `dist/cli.js is older than ${newerSources.length} server source file(s) (e.g. ${newerSources.slice(0, 3).join(', ')}): the figures are for the last build, not the working tree`;
+  log(msg);
+  notes.push(msg);
+}
+
+const facts = machineFacts({ repo, python: PYTHON, nginx: NGINX, gunicorn: GUNICORN, wrk: WRK });
+log(`${facts.nproc} × ${facts.cpu}, load average ${facts.loadavg}; ~${Math.round(estimateMinS / 60)}–${Math.round((estimateS + quietBudgetS) / 60)} min (deadline ${Math.round(deadlineS / 60)} min); temp dir ${tmp}`);
+
+/** @type {Map<string, import('./lib/stacks.mjs').RunningStack>} */
+const running = new Map();
+const allStacksCpu = () => [...running.values()].reduce((s, st) => s + st.cpuSeconds(), 0);
+
+/** Cores used by everything but our stacks, wrk and this process, over `ms`. */
+async function measureOther(ms) {
+  const c0 = machineCpu(), s0 = allStacksCpu(), me0 = selfCpuSeconds(), t0 = performance.now();
+  await sleep(ms);
+  const c1 = machineCpu(), s1 = allStacksCpu(), me1 = selfCpuSeconds(), t1 = performance.now();
+  return Math.max(0, (c1.task - c0.task - (s1 - s0) - (me1 - me0)) / ((t1 - t0) / 1000));
+}
+
+let quietWaitedS = 0;
+async function waitQuiet() {
+  if (options.quietWait <= 0) return;
+  const start = performance.now();
+  while ((performance.now() - start) / 1000 < options.quietWait && quietWaitedS < quietBudgetS) {
+    const other = await measureOther(1000);
+    if (other < options.quietCores) break;
+    quietWaitedS += 1;
+  }
+}
+
+async function sanityCheck(stack) {
+  const hello = await httpGet(`${stack.url}/`);
+  if (hello.status !== 200 || hello.body.toString() !== 'Hello, World!') throw new Error(`${stack.def.label}: GET / answered ${hello.status} ${JSON.stringify(hello.body.toString().slice(0, 200))}`);
+  const file = await httpGet(`${stack.url}/${STATIC_FILE}`);
+  if (file.status !== 200 || !file.body.equals(STATIC_BYTES)) throw new Error(`${stack.def.label}: GET /${STATIC_FILE} answered ${file.status} with ${file.body.length} bytes, not the 1024-byte file`);
+  const slow = await httpGet(`${stack.url}/slow`, { 'X-Id': '42' });
+  if (slow.status !== 200 || slow.headers['x-id'] !== '42' || slow.ms < 45) throw new Error(`${stack.def.label}: GET /slow answered ${slow.status}, X-Id ${slow.headers['x-id']}, in ${slow.ms.toFixed(1)} ms (want 200, 42, ≥ 50 ms)`);
+}
+
+async function main() {
+  const started = Date.now();
+  const backgroundBefore = await measureOther(2000);
+  log(`other load before starting: ${backgroundBefore.toFixed(2)} cores`);
+
+  const portCount = stackIds.reduce((n, id) => n + (id === 'ng' ? 2 : 1), 0);
+  const ports = await freePorts(portCount);
+  for (const id of stackIds) {
+    const mine = ports.splice(0, id === 'ng' ? 2 : 1);
+    log(`starting ${STACKS[id].label} on 127.0.0.1:${mine[0]}`);
+    const stack = await STACKS[id].start({ tmp, fixturesDir, ports: mine, nginxWorkers: options.nginxWorkers, cli, repo });
+    running.set(id, stack);
+    await sanityCheck(stack);
+  }
+  let samples = 0;
+  const sampler = setInterval(() => {
+    const pss = samples++ % 5 === 0;
+    for (const st of running.values()) st.sampleMemory({ pss });
+  }, 1000);
+
+  const results = [];
+  try {
+    for (const sc of scenarios) {
+      const script = writeWrkScript(tmp, sc.name, fixturesDir, sc.lua);
+      const wrkOpts = (stack, durationS) => ({ url: `${stack.url}${sc.path}`, threads: Math.min(options.threads, sc.connections), connections: sc.connections, durationS, script, args: sc.args, cwd: tmp });
+      for (const id of sc.stacks) {
+        log(`${sc.name}: warm-up ${STACKS[id].label}`);
+        if (options.warmup > 0) await runWrk(wrkOpts(running.get(id), options.warmup));
+      }
+      const runs = Object.fromEntries(sc.stacks.map((id) => [id, []]));
+      const cleanCount = (id) => runs[id].filter((r) => !r.noisy).length;
+      // Rounds: each stack that still lacks clean runs (and has attempts left) runs once, in
+      // a rotating order. A run during which other processes took more than --noisy-cores is
+      // kept but marked noisy, and the stack gets another attempt (at most --retries more).
+      for (let round = 0; ; round++) {
+        const due = sc.stacks.filter((id) => cleanCount(id) < options.runs && runs[id].length < options.runs + options.retries);
+        if (due.length === 0) break;
+        const order = due.map((_, i) => due[(i + round) % due.length]);
+        for (const id of order) {
+          const stack = running.get(id);
+          await waitQuiet();
+          const c0 = machineCpu(), s0 = allStacksCpu(), own0 = stack.cpuSeconds(), me0 = selfCpuSeconds();
+          const r = await runWrk(wrkOpts(stack, options.duration));
+          const c1 = machineCpu(), s1 = allStacksCpu(), own1 = stack.cpuSeconds(), me1 = selfCpuSeconds();
+          const dead = stack.died();
+          if (dead) throw new Error(`${dead.name} of ${stack.def.label} exited during ${sc.name} (code ${dead.exitCode}, signal ${dead.signal}); see ${stack.notes.logs.join(', ')}`);
+          r.stackCpuS = own1 - own0;
+          r.cpuUsPerReq = (r.stackCpuS * 1e6) / r.requests;
+          r.otherCores = Math.max(0, (c1.task - c0.task - (s1 - s0) - (r.wrkCpuS ?? 0) - (me1 - me0)) / r.seconds);
+          r.noisy = r.otherCores > options.noisyCores;
+          delete r.raw;
+          runs[id].push(r);
+          const kinds = r.kinds ? ` fast p99 ${(r.kinds.fast.p99_us / 1000).toFixed(1)} ms,` : '';
+          log(`${sc.name} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req, ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores${r.noisy ? ' (noisy)' : ''}`);
+        }
+      }
+      results.push({ name: sc.name, title: sc.title, connections: sc.connections, runs, summary: Object.fromEntries(sc.stacks.map((id) => [id, summarize(runs[id], options.runs)])) });
+    }
+  } finally {
+    clearInterval(sampler);
+    for (const st of running.values()) st.sampleMemory({ pss: true });
+  }
+  const memory = Object.fromEntries([...running].map(([id, st]) => [id, st.memorySummary()]));
+  for (const [id, st] of running) {
+    log(`stopping ${STACKS[id].label}`);
+    await st.stop();
+  }
+  running.clear();
+
+  for (const sc of results) {
+    for (const [id, s] of Object.entries(sc.summary)) {
+      if (s.errors > 0) notes.push(`${sc.name}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
+      if (!s.clean) notes.push(`${sc.name}, ${STACKS[id].label}: only ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); its medians include noisy runs.`);
+    }
+  }
+  const argv = process.argv.slice(2);
+  const result = {
+    facts,
+    options,
+    command: process.env.npm_lifecycle_event === 'bench' ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` : `node bench/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
+    buildTime: new Date(buildMtime).toISOString().replace(/\.\d+Z$/, 'Z'),
+    backgroundBefore,
+    quietWaitedS,
+    scenarios: results,
+    memory,
+    notes,
+    elapsedS: (Date.now() - started) / 1000,
+  };
+  const section = renderSection(result);
+  process.stdout.write(`\n${section}\n`);
+  if (options.write) {
+    if (!existsSync(options.results)) writeFileSync(options.results, RESULTS_HEADER);
+    const before = readFileSync(options.results, 'utf8');
+    appendFileSync(options.results, `${before.endsWith('\n\n') ? '' : before.endsWith('\n') ? '\n' : '\n\n'}${section}\n`);
+    log(`appended to ${path.relative(process.cwd(), options.results)}`);
+  }
+  if (opt['keep-tmp']) writeFileSync(path.join(tmp, 'result.json'), JSON.stringify(result, null, 2));
+  log(`done in ${Math.round(result.elapsedS)} s`);
+}
+
+main()
+  .then(() => {
+    clearTimeout(deadline);
+    cleanupNow();
+  })
+  .catch(async (error) => {
+    log(`failed: ${error.stack ?? error.message}`);
+    for (const st of running.values()) {
+      for (const f of st.notes.logs) {
+        try {
+          const text = readFileSync(f, 'utf8').trim();
+          if (text) log(`--- ${f} (last lines)\n${text.split('\n').slice(-15).join('\n')}`);
+        } catch {
+          // the log was never written
+        }
+      }
+    }
+    await Promise.all([...running.values()].map((st) => st.stop().catch((e) => log(`stopping ${st.def.label}: ${e.message}`))));
+    clearTimeout(deadline);
+    cleanupNow();
+    process.exitCode = 1;
+  });
