@@ -14,8 +14,10 @@ export const WORKER_CONTRACT = {
   heartbeatTimeoutMs: 30000,
   /** After asking a worker to stop, how long before it is killed. */
   killGraceMs: 2000,
-  /** The fd of the socketpair in the worker. */
+  /** The worker's data channel (requests, bodies, Stop; and every frame it sends back). */
   channelFd: 3,
+  /** The worker's control channel (Abort, Pause, Resume, Revoke, DumpStack), read by a thread of its own. */
+  controlFd: 4,
 } as const;
 
 /**

@@ -31,6 +31,8 @@ export interface PoolOptions {
 
 type Status = PoolInfo['state'];
 const SWEEP_MS = 250;
+/** Between asking a worker for its stack and killing it: longer than its watcher's tick. */
+const STACK_DUMP_GRACE_MS = 1000;
 /** How long a retiring worker may finish its requests when the pool has no timeout. */
 const DRAIN_WITHOUT_TIMEOUT_MS = 60000;
 
@@ -487,8 +489,8 @@ export class Pool {
       if (i >= w.capacity && !other.revoking) w.revoke(other);
     });
     w.dumpStack();
-    // The dump is written by the worker's reader thread; give it a moment, then kill.
-    setTimeout(() => w.kill(), 500).unref();
+    // The worker's control thread writes the dump; give it a moment, then kill.
+    setTimeout(() => w.kill(), STACK_DUMP_GRACE_MS).unref();
     this.reconcile();
   }
 

@@ -73,7 +73,10 @@ export class WorkerProcess {
   retiring = false;
 
   private readonly child: ChildProcess;
+  /** fd 3: requests, bodies and Stop, in order; and everything the worker sends back. */
   private readonly writer: FrameWriter;
+  /** fd 4: Abort, Pause, Resume, Revoke, DumpStack, read by the worker while its app is busy. */
+  private readonly control: FrameWriter;
   private readonly byId = new Map<number, Job>();
 
   constructor(spec: WorkerSpawnSpec, private readonly events: WorkerEvents) {
@@ -83,12 +86,15 @@ export class WorkerProcess {
     this.child = spawn(spec.python, ['-u', spec.script, ...spec.args], {
       cwd: spec.cwd,
       env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });
     this.pid = this.child.pid;
     const channel = this.child.stdio[3] as Socket;
+    const control = this.child.stdio[4] as Socket;
     this.writer = new FrameWriter(channel);
+    this.control = new FrameWriter(control);
+    control.on('error', () => undefined);
     const decoder = new FrameDecoder((type, id, payload) => this.onFrame(type, id, payload));
     channel.on('data', (chunk: Buffer) => decoder.push(chunk));
     // The worker may already be gone when we write; its exit event tells the story.
@@ -142,17 +148,17 @@ export class WorkerProcess {
     this.writer.send(FrameType.BodyEnd, requestId);
   }
   abort(requestId: number): void {
-    if (this.byId.has(requestId)) this.writer.send(FrameType.Abort, requestId);
+    if (this.byId.has(requestId)) this.control.send(FrameType.Abort, requestId);
   }
   pause(requestId: number): void {
-    if (this.byId.has(requestId)) this.writer.send(FrameType.Pause, requestId);
+    if (this.byId.has(requestId)) this.control.send(FrameType.Pause, requestId);
   }
   resume(requestId: number): void {
-    if (this.byId.has(requestId)) this.writer.send(FrameType.Resume, requestId);
+    if (this.byId.has(requestId)) this.control.send(FrameType.Resume, requestId);
   }
   revoke(job: Job): void {
     job.revoking = true;
-    this.writer.send(FrameType.Revoke, job.requestId);
+    this.control.send(FrameType.Revoke, job.requestId);
   }
   /** Finish what it holds, then exit by itself. */
   askToStop(): void {
@@ -161,7 +167,7 @@ export class WorkerProcess {
     this.writer.send(FrameType.Stop, 0);
   }
   dumpStack(): void {
-    this.writer.send(FrameType.DumpStack, 0);
+    this.control.send(FrameType.DumpStack, 0);
   }
   kill(): void {
     this.retiring = true;

@@ -98,7 +98,7 @@ async def lifespan(app, state, phase, events):
             pass
 
 
-def run(app, channel, w, send_ready):
+def run(app, channel, control, w, send_ready):
     """w: the worker module (frame constants, encode_head)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -211,17 +211,19 @@ def run(app, channel, w, send_ready):
             sys.stderr.flush()
         # F_REVOKE is never sent to an ASGI worker: it never queues requests.
 
-    def reader():
-        for ftype, rid, payload in channel.frames():
+    def reader(source):
+        for ftype, rid, payload in source.frames():
             loop.call_soon_threadsafe(on_frame, ftype, rid, payload)
-        os._exit(0)
+        os._exit(0)  # the arbiter is gone: never outlive it
 
     async def main():
         stopping["event"] = asyncio.Event()
         events = {}
         await lifespan(app, state, "startup", events)
         send_ready()
-        threading.Thread(target=reader, name="servestack-reader", daemon=True).start()
+        # Requests on the data channel, Abort/Pause/Resume/DumpStack on the control one.
+        threading.Thread(target=reader, args=(channel,), name="servestack-reader", daemon=True).start()
+        threading.Thread(target=reader, args=(control,), name="servestack-control", daemon=True).start()
         await stopping["event"].wait()
         await lifespan(app, state, "shutdown", events)
 

@@ -16,9 +16,11 @@ import inspect
 import io
 import json
 import os
+import select
 import struct
 import sys
 import threading
+import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
@@ -27,6 +29,7 @@ EXIT_BOOT_FAILED = 3
 EXIT_APP_LOAD_FAILED = 4
 HEARTBEAT_INTERVAL_MS = 1000
 CHANNEL_FD = 3
+CONTROL_FD = 4
 
 F_REQUEST = 1
 F_BODY = 2
@@ -61,6 +64,7 @@ class Channel:
     def __init__(self, fd):
         self.fd = fd
         self.lock = threading.Lock()
+        self.inbox = bytearray()
 
     def send(self, *frames):
         """frames: (type, request_id, payload_bytes) tuples, written as one buffer."""
@@ -75,6 +79,38 @@ class Channel:
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
+
+    def read_frames(self, block):
+        """The frames that one read brings: waits for one when `block`, else only takes
+        what has already arrived (possibly nothing). Exits the process when the arbiter
+        has closed the channel: a worker never outlives its server."""
+        if not block and not select.select([self.fd], [], [], 0)[0]:
+            return ()
+        buf = self.inbox
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                os._exit(0)
+            if not chunk:
+                os._exit(0)
+            buf += chunk
+            frames = []
+            pos = 0
+            end = len(buf)
+            while end - pos >= HEADER_BYTES:
+                length, ftype, rid = HEADER.unpack_from(buf, pos)
+                if end - pos - HEADER_BYTES < length:
+                    break
+                start = pos + HEADER_BYTES
+                frames.append((ftype, rid, bytes(buf[start:start + length])))
+                pos = start + length
+            if pos:
+                del buf[:pos]
+            if frames or not block:
+                return frames
 
     def frames(self):
         """Yields (type, request_id, payload) until the arbiter closes the channel."""
@@ -111,6 +147,8 @@ class RequestBody(io.RawIOBase):
         self.chunks = collections.deque()
         self.done = False
         self.aborted = False
+        # Inline mode: no reader thread, so a read that finds nothing pulls frames itself.
+        self.pull = None
 
     # called by the reader thread
     def feed(self, data):
@@ -130,9 +168,15 @@ class RequestBody(io.RawIOBase):
 
     def _take(self, limit):
         """One chunk of at most `limit` bytes (-1: any), b'' at the end."""
+        while True:
+            with self.cond:
+                if self.chunks or self.done:
+                    break
+                if self.pull is None:
+                    self.cond.wait()
+                    continue
+            self.pull()
         with self.cond:
-            while not self.chunks and not self.done:
-                self.cond.wait()
             if not self.chunks:
                 if self.aborted:
                     raise IOError("client disconnected before the request body was complete")
@@ -169,6 +213,8 @@ class RequestBody(io.RawIOBase):
     def readline(self, size=-1):
         line = bytearray()
         while size < 0 or len(line) < size:
+            while self.pull is not None and not self.chunks and not self.done:
+                self.pull()
             with self.cond:
                 while not self.chunks and not self.done:
                     self.cond.wait()
@@ -343,7 +389,9 @@ def encode_head(status, headers):
     return json.dumps([status, headers], separators=(",", ":")).encode("utf-8")
 
 
-def run_wsgi_request(app, req, channel):
+def run_wsgi_request(app, req, channel, poll=None):
+    """poll (inline mode): takes in frames that arrived meanwhile (Pause, Resume, Abort);
+    poll(True) waits for the next one."""
     rid = req.rid
     environ = build_environ(req.head, req.body)
     state = {"status": None, "headers": None, "sent": False}
@@ -364,7 +412,11 @@ def run_wsgi_request(app, req, channel):
     def write(data):
         if state["status"] is None:
             raise AssertionError("write() before start_response()")
-        if req.writable is not None:
+        if poll is not None:
+            poll(False)
+            while req.writable is not None and not req.writable.is_set() and not req.aborted:
+                poll(True)
+        elif req.writable is not None:
             req.writable.wait()
         if req.aborted:
             return
@@ -423,74 +475,152 @@ def run_wsgi_request(app, req, channel):
 # ── the worker ────────────────────────────────────────────────────────────────────
 
 
+class BoundedIdSet:
+    """Request ids marked by the control thread before the serving side has read the
+    request itself; old marks are dropped so a stale one cannot grow the set forever."""
+
+    def __init__(self, limit=4096):
+        self.ids = collections.OrderedDict()
+        self.limit = limit
+
+    def add(self, rid):
+        self.ids[rid] = None
+        if len(self.ids) > self.limit:
+            self.ids.popitem(last=False)
+
+    def take(self, rid):
+        return self.ids.pop(rid, False) is None
+
+
 class Worker:
+    """Requests arrive on the data channel (fd 3) with their bodies and Stop, in order;
+    Abort, Pause, Resume, Revoke and DumpStack arrive on the control channel (fd 4),
+    read by a thread of their own so they act while the app is busy."""
+
     def __init__(self, channel, app, threads):
         self.channel = channel
         self.app = app
         self.threads = threads
+        # select() on a pipe does not work on Windows: there the reader thread stays.
+        self.inline = threads <= 1 and os.name != "nt"
         self.lock = threading.Condition()
         self.pending = collections.deque()  # requests not started yet, in order
         self.requests = {}  # rid -> Request, started or not
+        self.revoked = BoundedIdSet()  # revoked before the request was read
+        self.aborted = BoundedIdSet()  # aborted before the request was read
         self.stopping = False
         self.active = 0
 
-    # reader thread
+    # data channel: the serving thread (inline) or the reader thread (threads > 1)
+    def on_frame(self, ftype, rid, payload):
+        if ftype == F_REQUEST:
+            req = Request(rid, json_loads(payload.decode("utf-8")))
+            if self.inline and req.body is not EMPTY_BODY:
+                req.body.pull = self.pull
+            with self.lock:
+                if self.revoked.take(rid):
+                    return  # the arbiter has it back already
+                if self.aborted.take(rid):
+                    req.aborted = True
+                self.requests[rid] = req
+                self.pending.append(req)
+                self.lock.notify()
+        elif ftype == F_BODY:
+            req = self.requests.get(rid)
+            if req is not None:
+                req.body.feed(payload)
+        elif ftype == F_BODY_END:
+            req = self.requests.get(rid)
+            if req is not None:
+                req.body.finish()
+        elif ftype == F_STOP:
+            with self.lock:
+                self.stopping = True
+                self.lock.notify_all()
+
+    # control channel: its own thread
+    def on_control(self, ftype, rid, payload):
+        if ftype == F_ABORT:
+            with self.lock:
+                req = self.requests.get(rid)
+                if req is None:
+                    self.aborted.add(rid)
+                    return
+                req.aborted = True
+            if req.body is not EMPTY_BODY:
+                req.body.finish(aborted=True)
+            if req.writable is not None:
+                req.writable.set()
+        elif ftype == F_PAUSE:
+            req = self.requests.get(rid)
+            if req is not None:
+                if req.writable is None:
+                    req.writable = threading.Event()
+                req.writable.clear()
+        elif ftype == F_RESUME:
+            req = self.requests.get(rid)
+            if req is not None and req.writable is not None:
+                req.writable.set()
+        elif ftype == F_REVOKE:
+            # Take back a request that has not started — read or still in the data
+            # channel behind a busy app — so the arbiter can give it to a free worker.
+            with self.lock:
+                req = self.requests.get(rid)
+                if req is None:
+                    self.revoked.add(rid)
+                    revoked = True
+                elif not req.started:
+                    self.pending.remove(req)
+                    del self.requests[rid]
+                    revoked = True
+                else:
+                    revoked = False
+            if revoked:
+                self.channel.send((F_REVOKED, rid, b""))
+        elif ftype == F_DUMP_STACK:
+            dump_stacks()
+
+    def control_loop(self, control):
+        for ftype, rid, payload in control.frames():
+            self.on_control(ftype, rid, payload)
+        os._exit(0)  # the arbiter is gone: never outlive it
+
+    # threads > 1: a reader thread feeds the serving threads
     def read_loop(self):
         for ftype, rid, payload in self.channel.frames():
-            if ftype == F_REQUEST:
-                req = Request(rid, json_loads(payload.decode("utf-8")))
+            self.on_frame(ftype, rid, payload)
+        os._exit(0)  # the arbiter is gone: never outlive it
+
+    # threads == 1: one thread reads and serves. Handing each request from a reader
+    # thread to a serving thread cost more CPU (a GIL hand-off, two wake-ups) than a
+    # small Flask view; see docs/worker-contract.md for the figures.
+    def pull(self, block=True):
+        for frame in self.channel.read_frames(block):
+            self.on_frame(*frame)
+
+    def run_inline(self):
+        while True:
+            if not self.pending:
+                if self.stopping:
+                    return
+                self.pull(True)
+                continue
+            # Between requests: take in what has already arrived, in order.
+            self.pull(False)
+            with self.lock:
+                if not self.pending:
+                    continue
+                req = self.pending.popleft()
+                req.started = True
+            if req.aborted:
+                self.requests.pop(req.rid, None)
+                self.channel.send((F_END, req.rid, b""))
+                continue
+            try:
+                run_wsgi_request(self.app, req, self.channel, self.pull)
+            finally:
                 with self.lock:
-                    self.requests[rid] = req
-                    self.pending.append(req)
-                    self.lock.notify()
-            elif ftype == F_BODY:
-                req = self.requests.get(rid)
-                if req is not None:
-                    req.body.feed(payload)
-            elif ftype == F_BODY_END:
-                req = self.requests.get(rid)
-                if req is not None:
-                    req.body.finish()
-            elif ftype == F_ABORT:
-                req = self.requests.get(rid)
-                if req is not None:
-                    req.aborted = True
-                    if req.body is not EMPTY_BODY:
-                        req.body.finish(aborted=True)
-                    if req.writable is not None:
-                        req.writable.set()
-            elif ftype == F_PAUSE:
-                req = self.requests.get(rid)
-                if req is not None:
-                    if req.writable is None:
-                        req.writable = threading.Event()
-                    req.writable.clear()
-            elif ftype == F_RESUME:
-                req = self.requests.get(rid)
-                if req is not None and req.writable is not None:
-                    req.writable.set()
-            elif ftype == F_REVOKE:
-                # Take back a request that has not started, so the arbiter can give it
-                # to a worker that just became free.
-                with self.lock:
-                    req = self.requests.get(rid)
-                    revoked = req is not None and not req.started
-                    if revoked:
-                        self.pending.remove(req)
-                        del self.requests[rid]
-                if revoked:
-                    self.channel.send((F_REVOKED, rid, b""))
-            elif ftype == F_STOP:
-                with self.lock:
-                    self.stopping = True
-                    self.lock.notify_all()
-            elif ftype == F_DUMP_STACK:
-                sys.stderr.write("servestack: stack of every thread of worker pid %d:\n" % os.getpid())
-                sys.stderr.flush()
-                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-                sys.stderr.flush()
-        # The arbiter is gone (closed channel, or it died): never outlive it.
-        os._exit(0)
+                    self.requests.pop(req.rid, None)
 
     def next_request(self):
         with self.lock:
@@ -524,6 +654,9 @@ class Worker:
                 self.done(req)
 
     def run(self):
+        if self.inline:
+            self.run_inline()
+            return
         reader = threading.Thread(target=self.read_loop, name="servestack-reader", daemon=True)
         reader.start()
         if self.threads <= 1:
@@ -536,9 +669,14 @@ class Worker:
                 t.join()
 
 
-def heartbeat_loop(channel):
-    import time
+def dump_stacks():
+    sys.stderr.write("servestack: stack of every thread of worker pid %d:\n" % os.getpid())
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
 
+
+def heartbeat_loop(channel):
     interval = HEARTBEAT_INTERVAL_MS / 1000.0
     while True:
         time.sleep(interval)
@@ -558,10 +696,11 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         os.fstat(CHANNEL_FD)
+        os.fstat(CONTROL_FD)
     except SystemExit:
         os._exit(EXIT_BOOT_FAILED)
     except OSError:
-        sys.stderr.write("servestack worker: no channel on fd %d; it is started by the servestack server\n" % CHANNEL_FD)
+        sys.stderr.write("servestack worker: no channels on fds %d and %d; it is started by the servestack server\n" % (CHANNEL_FD, CONTROL_FD))
         os._exit(EXIT_BOOT_FAILED)
 
     global THREADS
@@ -590,16 +729,19 @@ def main(argv=None):
         os._exit(EXIT_APP_LOAD_FAILED)
 
     threading.Thread(target=heartbeat_loop, args=(channel,), name="servestack-heartbeat", daemon=True).start()
+    control = Channel(CONTROL_FD)
     if interface == "asgi":
         import servestack_asgi
 
         capacity = servestack_asgi.CAPACITY
         ready = {"pid": os.getpid(), "interface": "asgi", "python": sys.version.split()[0], "capacity": capacity}
-        servestack_asgi.run(app, channel, sys.modules[__name__], lambda: channel.send((F_READY, 0, json.dumps(ready).encode("utf-8"))))
+        servestack_asgi.run(app, channel, control, sys.modules[__name__], lambda: channel.send((F_READY, 0, json.dumps(ready).encode("utf-8"))))
     else:
         ready = {"pid": os.getpid(), "interface": "wsgi", "python": sys.version.split()[0], "capacity": THREADS}
         channel.send((F_READY, 0, json.dumps(ready).encode("utf-8")))
-        Worker(channel, app, THREADS).run()
+        worker = Worker(channel, app, THREADS)
+        threading.Thread(target=worker.control_loop, args=(control,), name="servestack-control", daemon=True).start()
+        worker.run()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -368,6 +368,23 @@ describe('serve: limits, timeouts and failures', { skip: python ? false : 'no py
     }
   });
 
+  test('kill -9 of the server ends a worker that is busy in a long request too', async () => {
+    const dir = tempCopy(HELLO);
+    const server = await serve(dir, ['--python', python!, '--workers', '1']);
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      const workers = pythonProcessesIn(dir);
+      const pending = request(server.url + 'api/sleep?s=30').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      await server.stop('SIGKILL');
+      await eventually(() => workers.every((pid) => !pidAlive(pid)), 5000, 'the busy worker to exit after its arbiter died');
+      await pending;
+    } finally {
+      for (const pid of pythonProcessesIn(dir)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a port in use is an error that names the port when the port is pinned', async () => {
     const blocker = http.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

@@ -19,6 +19,7 @@ test('the Python runtime uses the exit codes, heartbeat and fd of the contract',
   assert.equal(pythonConstant('EXIT_APP_LOAD_FAILED'), WORKER_CONTRACT.exitAppLoadFailed);
   assert.equal(pythonConstant('HEARTBEAT_INTERVAL_MS'), WORKER_CONTRACT.heartbeatIntervalMs);
   assert.equal(pythonConstant('CHANNEL_FD'), WORKER_CONTRACT.channelFd);
+  assert.equal(pythonConstant('CONTROL_FD'), WORKER_CONTRACT.controlFd);
 });
 
 test('every frame type has the same number on both sides', () => {
