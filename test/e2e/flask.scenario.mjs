@@ -174,13 +174,14 @@ export const steps = [
   },
   {
     name: 'the server crashes: a notification offers Restart, which serves again',
-    async run({ wb, page, workspace }) {
+    async run({ wb, page, workspace, state }) {
       const server = serverProcess(workspace);
       if (!server) throw new Error(`no server process runs in ${workspace}`);
       process.kill(server, 'SIGKILL');
       const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'stopped unexpectedly' });
       await toast.waitFor({ timeout: 10_000 });
       await wb.waitForStatus(/^Serve$/, 10_000);
+      await page.screenshot({ path: state.shot('crash-notification') });
       await toast.getByRole('button', { name: 'Restart' }).click();
       await wb.waitForStatus(/^web: 2 workers$/, 30_000);
       await wb.focusView('Workers');

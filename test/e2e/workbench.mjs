@@ -22,19 +22,33 @@ export class Workbench {
     await this.until('Restricted Mode to end', async () => !(await this.statusBarTexts()).some((t) => /Restricted Mode/.test(t)), 15_000);
   }
 
-  /** Run a command by its palette title (e.g. "ServeStack: Serve Workspace"). */
-  async command(title) {
+  /**
+   * Run a command by its palette title (e.g. "ServeStack: Serve Workspace"). The palette
+   * can show a list from before the extension's contributions arrived: when the command is
+   * not there within 3 s, it is closed and opened again, until `timeoutMs`.
+   */
+  async command(title, timeoutMs = 15_000) {
     const page = this.page;
-    await this.closeQuickInput();
-    await page.keyboard.press('Control+Shift+P');
     const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(`>${title}`);
-    await this.until(`"${title}" in the command palette`, async () => {
-      const label = await page.locator('.quick-input-list .monaco-list-row.focused').first().getAttribute('aria-label').catch(() => null);
-      return label !== null && label.toLowerCase().includes(title.toLowerCase());
-    }, 10_000);
-    await page.keyboard.press('Enter');
+    const focused = page.locator('.quick-input-list .monaco-list-row.focused').first();
+    const deadline = Date.now() + timeoutMs;
+    let last = null;
+    for (;;) {
+      await this.closeQuickInput();
+      await page.keyboard.press('Control+Shift+P');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`>${title}`);
+      const attemptEnd = Math.min(deadline, Date.now() + 3_000);
+      while (Date.now() < attemptEnd) {
+        last = await focused.getAttribute('aria-label').catch(() => null);
+        if (last !== null && last.toLowerCase().includes(title.toLowerCase())) {
+          await page.keyboard.press('Enter');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      if (Date.now() >= deadline) throw new Error(`"${title}" is not in the command palette after ${timeoutMs} ms (focused: ${last})`);
+    }
   }
 
   async closeQuickInput() {

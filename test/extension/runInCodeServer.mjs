@@ -299,7 +299,8 @@ function installExtension(scratch, extensionsDir, userDataDir) {
 
 async function e2ePhase(browser, scratch) {
   log('\n== User scenarios (Playwright, in code-server) ==');
-  const scenarios = readdirSync(path.join(ROOT, 'test/e2e')).filter((f) => f.endsWith('.scenario.mjs')).sort();
+  const only = process.env.SERVESTACK_E2E; // e.g. SERVESTACK_E2E=multiroot runs that scenario alone
+  const scenarios = readdirSync(path.join(ROOT, 'test/e2e')).filter((f) => f.endsWith('.scenario.mjs') && (!only || f.startsWith(`${only}.`))).sort();
   for (const file of scenarios) {
     const scenario = await import(pathToFileURL(path.join(ROOT, 'test/e2e', file)).href);
     const name = file.replace(/\.scenario\.mjs$/, '');
