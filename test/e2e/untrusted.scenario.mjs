@@ -61,3 +61,13 @@ export const steps = [
     },
   },
 ];
+
+steps.push({
+  name: 'the getting-started walkthrough opens on its first step',
+  async run({ wb, page }) {
+    await wb.command('Welcome: Open Walkthrough...');
+    await wb.pick('Get started with ServeStack');
+    await wb.until('the walkthrough', async () =>
+      /Serve the workspace/.test(await page.locator('.gettingStartedContainer, .getting-started-container, .gettingStarted').first().innerText().catch(() => '')), 10_000);
+  },
+});
