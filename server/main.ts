@@ -45,6 +45,8 @@ export class RunningServer implements ControlTarget {
   private control: ControlServer | undefined;
   private watcher: ConfigWatcher | undefined;
   private readonly codeWatchers = new Map<string, CodeWatcher>();
+  private workerRefreshTimer: NodeJS.Timeout | undefined;
+  private readonly lastSentFigures = new Map<number, string>();
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: ControlEvent) => void>();
   private nextWorkerId = 1;
@@ -75,6 +77,10 @@ export class RunningServer implements ControlTarget {
     this.proxy = new ProxyServer(buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger), this.logger, (route, pool, status, ms) =>
       this.metrics.recordRequest(route, pool, status, ms),
     );
+    // Request counts and memory change without a state change: send the workers whose
+    // figures moved, at most once a second, so views never go stale.
+    this.workerRefreshTimer = setInterval(() => this.refreshWorkers(), 1000);
+    this.workerRefreshTimer.unref();
     this.metrics.setQueueDepthSource(() => Object.fromEntries([...this.pools].map(([name, p]) => [name, p.queueDepth])));
     try {
       const bound = await this.proxy.listen(this.config.listen);
@@ -218,11 +224,13 @@ export class RunningServer implements ControlTarget {
       } else if (pool instanceof CommandPool && cfg.kind === 'command') {
         if (JSON.stringify(old) !== JSON.stringify(cfg)) reloads.push(pool.reload(cfg));
       } else if (pool instanceof Pool && cfg.kind === 'python' && old.kind === 'python') {
+        // A count scaled by hand (status bar, `servestack scale`) stands until the file's own count changes.
+        const kept = old.workers === cfg.workers ? { ...cfg, workers: pool.wanted } : cfg;
         if (needsReload(old, cfg)) {
-          reloads.push(pool.reload(cfg).catch((error: Error) => this.logger.error('server', error.message, { pool: name })));
+          reloads.push(pool.reload(kept).catch((error: Error) => this.logger.error('server', error.message, { pool: name })));
         } else {
-          pool.config = cfg;
-          if (pool.wanted !== cfg.workers) pool.scale(cfg.workers);
+          pool.config = kept;
+          if (pool.wanted !== kept.workers) pool.scale(kept.workers);
         }
       }
     }
@@ -301,6 +309,7 @@ export class RunningServer implements ControlTarget {
     for (const w of this.codeWatchers.values()) w.close();
     this.codeWatchers.clear();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.workerRefreshTimer) clearInterval(this.workerRefreshTimer);
     await this.proxy.close(SHUTDOWN_GRACE_MS);
     await Promise.all([...this.pools.values()].map((p) => p.stop(SHUTDOWN_GRACE_MS)));
     await this.control?.close();
@@ -336,6 +345,19 @@ export class RunningServer implements ControlTarget {
       target: r.kind === 'static' ? r.root : r.kind === 'pool' ? r.pool : r.target,
       index: r.index,
     }));
+  }
+
+  private refreshWorkers(): void {
+    if (this.listeners.size === 0) return;
+    const live = new Set<number>();
+    for (const worker of this.workerInfos()) {
+      live.add(worker.id);
+      const figures = `${worker.requests}/${worker.inFlight}/${worker.rssBytes ?? ''}/${worker.state}`;
+      if (this.lastSentFigures.get(worker.id) === figures) continue;
+      this.lastSentFigures.set(worker.id, figures);
+      this.emit({ type: 'worker', worker });
+    }
+    for (const id of this.lastSentFigures.keys()) if (!live.has(id)) this.lastSentFigures.delete(id);
   }
 
   private emit(event: ControlEvent): void {

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { connectControl } from '../../server/control/client';
+import { readServerState } from '../../server/control/stateFile';
 import { eventually, findPython, request, serve, tempDir } from './harness';
 
 const python = findPython();
@@ -126,6 +128,36 @@ describe('pool lifecycle', { skip: python ? false : 'no python3 found' }, () => 
       // Whichever worker it was prefetched to, it ran when the medium one finished, not after the slow one.
       assert.deepEqual(order, ['medium', 'fast', 'slow']);
     } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('pool state seen through the control channel', { skip: python ? false : 'no python3 found' }, () => {
+  test('a hand-scaled count survives a config save that does not change "workers"; request counts stream', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 1 } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    const state = readServerState(dir, { ...process.env, XDG_RUNTIME_DIR: server.runtimeDir });
+    assert.ok(state, 'the server wrote its state file');
+    const client = await connectControl({ port: state.controlPort, token: state.token });
+    try {
+      await server.waitFor(/worker \d+ ready/);
+      await client.request({ type: 'scale', pool: 'web', workers: 3 });
+      await eventually(async () => (await client.request({ type: 'status' })).workers.filter((w) => w.state === 'idle').length === 3, 15000, '3 idle workers');
+      // A save that changes a route but not the count keeps the 3.
+      writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify({ pools: { web: { app: 'app:app', workers: 1 } }, routes: [{ path: '/x/', pool: 'web' }, { path: '/', pool: 'web' }] }));
+      await server.waitFor(/applied: 2 routes/);
+      const after = await client.request({ type: 'status' });
+      assert.equal(after.pools.find((p) => p.name === 'web')?.wanted, 3);
+      // Counts move without a state change; the channel still tells.
+      const counted = client.waitForEvent((e) => e.type === 'worker' && e.worker.requests >= 2, 10000);
+      for (let i = 0; i < 6; i++) await request(server.url);
+      const event = await counted;
+      assert.equal(event.type, 'worker');
+    } finally {
+      await client.close();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     }
