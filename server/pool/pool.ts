@@ -97,7 +97,8 @@ export class Pool {
     if (this.status === 'stopped') return job.onFail(503, 'the server is shutting down');
     job.requestId = nextRequestId();
     job.enqueuedAt = Date.now();
-    if (this.assign(job, true)) return;
+    // First come, first served: a job jumps no queue (taken-back jobs wait at its head).
+    if (this.queue.length === 0 && this.assign(job, true)) return;
     if (!this.workers.some((w) => w.state !== 'exited') && this.failure) {
       return job.onFail(503, this.failure);
     }
@@ -105,6 +106,7 @@ export class Pool {
       return job.onFail(503, `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait`);
     }
     this.queue.push(job);
+    if (this.queue.length > 1) this.pump();
   }
 
   /** The proxy calls this when the client went away before the response completed. */
@@ -134,7 +136,12 @@ export class Pool {
     return true;
   }
 
-  /** Moves queued jobs to workers, and takes prefetched jobs back for workers that sit idle. */
+  /**
+   * Moves queued jobs to workers; then every worker with a free slot and nothing waiting
+   * at it takes back the longest-waiting prefetched job of the worker with the most
+   * waiting, so a fast request never sits behind a slow one while another worker could
+   * run it.
+   */
   private pump(): void {
     while (this.queue.length > 0) {
       const job = this.queue[0];
@@ -142,16 +149,26 @@ export class Pool {
         this.queue.shift();
         continue;
       }
-      if (!this.assign(job, true)) break;
+      // A job taken back from a busy worker waits for a free slot: prefetching it again
+      // could hand it straight back to a busy worker (seen as ping-pong under load).
+      if (!this.assign(job, !job.takenBack)) break;
       this.queue.shift();
     }
     if (this.queue.length > 0 || this.options.prefetch === 0) return;
-    for (const idle of this.workers) {
-      if (!idle.accepting || idle.inFlight > 0) continue;
-      const holder = this.workers.find((w) => w.jobs.length > w.capacity && w.jobs.some((j, i) => i >= w.capacity && !j.revoking));
+    for (const free of this.workers) {
+      if (!free.accepting || free.inFlight >= free.capacity) continue;
+      let holder: WorkerProcess | undefined;
+      let most = 0;
+      for (const w of this.workers) {
+        if (w === free) continue;
+        const waiting = waitingJobs(w).length;
+        if (waiting > most) {
+          most = waiting;
+          holder = w;
+        }
+      }
       if (!holder) return;
-      const waiting = [...holder.jobs].reverse().find((j, i) => holder.jobs.length - 1 - i >= holder.capacity && !j.revoking);
-      if (waiting) holder.revoke(waiting);
+      holder.revoke(waitingJobs(holder)[0]);
     }
   }
 
@@ -316,6 +333,7 @@ export class Pool {
         },
         onRevoked: (_worker, job) => {
           if (job.done) return;
+          job.takenBack = true;
           this.queue.unshift(job);
           this.pump();
         },
@@ -515,6 +533,11 @@ export class Pool {
   private emitPool(): void {
     this.options.events.onPool(this.info());
   }
+}
+
+/** Jobs a worker holds but has not started, oldest first, not already being taken back. */
+function waitingJobs(w: WorkerProcess): Job[] {
+  return w.jobs.filter((job, i) => i >= w.capacity && !job.revoking);
 }
 
 function stateRank(w: WorkerProcess): number {

@@ -24,6 +24,8 @@ export interface Job {
   startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
   responseStarted: boolean;
   revoking: boolean;
+  /** Taken back from a busy worker: it now waits for a free slot, never a prefetch. */
+  takenBack: boolean;
   done: boolean;
 }
 

@@ -73,6 +73,7 @@ export function forwardToPool(
     startedAt: 0,
     responseStarted: false,
     revoking: false,
+    takenBack: false,
     done: false,
     onAssigned(w, requestId) {
       worker = w;
