@@ -18,7 +18,7 @@ import { SCENARIOS } from './scenarios.mjs';
 import { machineFacts } from './lib/machine.mjs';
 import { freePorts, httpGet, killAllGroupsNow, sleep } from './lib/procs.mjs';
 import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
-import { renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
+import { enoughQuiet, renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
 import { GUNICORN, NGINX, PYTHON, STACKS, STATIC_BYTES, STATIC_FILE } from './lib/stacks.mjs';
 import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
 
@@ -241,7 +241,9 @@ async function main() {
           log(`${sc.name} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req, ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores${r.noisy ? ' (noisy)' : ''}`);
         }
       }
-      results.push({ name: sc.name, title: sc.title, connections: sc.connections, runs, summary: Object.fromEntries(sc.stacks.map((id) => [id, summarize(runs[id], options.runs)])) });
+      // Like with like: quiet-run medians only when every stack has enough quiet runs.
+      const quietOnly = sc.stacks.every((id) => enoughQuiet(runs[id], options.runs));
+      results.push({ name: sc.name, title: sc.title, connections: sc.connections, runs, summary: Object.fromEntries(sc.stacks.map((id) => [id, summarize(runs[id], quietOnly)])) });
     }
   } finally {
     clearInterval(sampler);
@@ -257,7 +259,7 @@ async function main() {
   for (const sc of results) {
     for (const [id, s] of Object.entries(sc.summary)) {
       if (s.errors > 0) notes.push(`${sc.name}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
-      if (!s.clean) notes.push(`${sc.name}, ${STACKS[id].label}: only ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); its medians include noisy runs.`);
+      if (!s.clean) notes.push(`${sc.name}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); the scenario's medians include noisy runs.`);
     }
   }
   const argv = process.argv.slice(2);
