@@ -334,6 +334,9 @@ export class Pool {
         onRevoked: (_worker, job) => {
           if (job.done) return;
           job.takenBack = true;
+          // A fresh id: a stale copy still unread in the old worker's channel can never
+          // be mistaken for this one (the worker drops it by its old id).
+          job.requestId = nextRequestId();
           this.queue.unshift(job);
           this.pump();
         },
@@ -462,6 +465,7 @@ export class Pool {
         else job.onFail(timedOut ? 504 : 502, `worker ${w.id} (pid ${w.pid}) exited before it answered`);
       } else {
         job.revoking = false;
+        job.requestId = nextRequestId();
         requeue.push(job);
       }
     });

@@ -1,6 +1,6 @@
 // One line per request in NGINX's "combined" format, plus what NGINX users add for an
 // upstream: request time, upstream time and which worker answered.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 let cachedSecond = -1;
@@ -43,4 +43,18 @@ export function accessLine(req: IncomingMessage, facts: AccessFacts): string {
     `${facts.remoteAddr} - - [${timeLocal(Date.now())}] ${quoted(request)} ${facts.status} ${facts.bytes} ` +
     `${quoted(req.headers.referer)} ${quoted(req.headers['user-agent'])} rt=${rt} urt=${urt} w=${facts.worker ?? '-'}`
   );
+}
+
+/**
+ * The body length for the log when the handler itself answered (static files, error
+ * pages). They pass their headers to writeHead, which getHeader cannot see, so the
+ * head as it went out is read instead; a response without a length (chunked) logs 0.
+ */
+export function sentBodyLength(req: IncomingMessage, res: ServerResponse): number {
+  if (req.method === 'HEAD' || res.statusCode === 304) return 0;
+  const header = res.getHeader('content-length');
+  if (header !== undefined) return Number(header);
+  const head = (res as unknown as { _header?: string | null })._header;
+  const match = head ? /\r\ncontent-length: *(\d+)/i.exec(head) : null;
+  return match ? Number(match[1]) : 0;
 }

@@ -11,7 +11,7 @@ import { ServeStackError } from '../errors';
 import type { Logger } from '../log';
 import type { Pool } from '../pool/pool';
 import { CommandPool } from '../pool/commandPool';
-import { accessLine } from './accessLog';
+import { accessLine, sentBodyLength } from './accessLog';
 import { sendErrorPage } from './errorPages';
 import { forwardToPool } from './forwardToPool';
 import { forwardToUrl, upgradeToUrl } from './forwardToUrl';
@@ -148,10 +148,7 @@ export class ProxyServer {
     };
     res.on('close', () => {
       this.inFlight--;
-      if (!logged) {
-        const length = Number(res.getHeader('content-length') ?? 0);
-        finish(res.writableFinished ? res.statusCode : 499, req.method === 'HEAD' ? 0 : length);
-      }
+      if (!logged) finish(res.writableFinished ? res.statusCode : 499, sentBodyLength(req, res));
       if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
     });
 

@@ -385,6 +385,16 @@ def unquote_path(path):
     return unquote_to_bytes(path).decode("latin-1")
 
 
+def declared_length(headers):
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def encode_head(status, headers):
     return json.dumps([status, headers], separators=(",", ":")).encode("utf-8")
 
@@ -432,7 +442,7 @@ def run_wsgi_request(app, req, channel, poll=None):
     result = None
     try:
         result = app(environ, start_response)
-        # Fast path: a list of chunks (Flask, Django, most apps) leaves in one write.
+        # Fast path: a list of chunks (Django, plain WSGI) leaves in one write.
         if isinstance(result, (list, tuple)) and not state["sent"]:
             body = b"".join(result)
             frames = [(F_START, rid, encode_head(state["status"], state["headers"]))]
@@ -442,7 +452,26 @@ def run_wsgi_request(app, req, channel, poll=None):
             state["sent"] = True
             channel.send(*frames)
             return
-        for data in result:
+        iterator = iter(result)
+        if not state["sent"]:
+            # An iterator whose first chunk is the whole declared body (Flask wraps its
+            # list in a ClosingIterator) also leaves in one write, without waiting on the
+            # iterator: a stream's first chunk is never held back.
+            first = next(iterator, None)
+            declared = declared_length(state["headers"]) if state["status"] is not None else None
+            if first is not None and declared is not None and len(first) == declared:
+                frames = [(F_START, rid, encode_head(state["status"], state["headers"]))]
+                if first:
+                    frames.append((F_CHUNK, rid, bytes(first)))
+                frames.append((F_END, rid, b""))
+                state["sent"] = True
+                channel.send(*frames)
+                for _ in iterator:
+                    pass  # nothing is left to send; the iterator still runs to its end
+                return
+            if first is not None:
+                write(first)
+        for data in iterator:
             if req.aborted:
                 break
             if data or not state["sent"]:

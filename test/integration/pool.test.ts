@@ -163,3 +163,46 @@ describe('pool state seen through the control channel', { skip: python ? false :
     }
   });
 });
+
+describe('take-back under load', { skip: python ? false : 'no python3 found' }, () => {
+  test('every request runs in the app exactly once, however often it is taken back', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'app.py'), [
+      'import os, time',
+      'LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ran.log")',
+      'def app(environ, start_response):',
+      '    rid = environ.get("HTTP_X_ID", "?")',
+      '    with open(LOG, "a") as f:',
+      '        f.write(rid + "\\n")',
+      '    if environ["PATH_INFO"] == "/slow":',
+      '        time.sleep(0.05)',
+      '    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])',
+      '    return [b"ok"]',
+      '',
+    ].join('\n'));
+    writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify({ pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] }));
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+      let next = 0;
+      const total = 600;
+      // Four clients, one request in ten slow: the mix that makes free workers take requests back.
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (next < total) {
+          const id = next++;
+          const r = await request(server.url + (id % 10 === 3 ? 'slow' : 'fast'), { headers: { 'X-Id': String(id) } });
+          assert.equal(r.status, 200);
+        }
+      }));
+      const ran = (await import('node:fs')).readFileSync(path.join(dir, 'ran.log'), 'utf8').trim().split('\n');
+      const counts = new Map<string, number>();
+      for (const id of ran) counts.set(id, (counts.get(id) ?? 0) + 1);
+      const repeated = [...counts].filter(([, n]) => n > 1);
+      assert.deepEqual(repeated, [], `requests that ran more than once: ${repeated.slice(0, 5).map(([id, n]) => `${id}×${n}`).join(', ')}`);
+      assert.equal(counts.size, total);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

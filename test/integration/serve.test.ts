@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, eventually, findPython, pidAlive, pythonProcessesIn, request, serve, tempCopy, tempDir, type ServeProcess } from './harness';
@@ -58,6 +58,8 @@ describe('serve: the hello example with two workers', { skip: python ? false : '
       const found = server.output().split('\n').filter((l) => l.includes('GET /static/style.css'));
       return found.length >= 5 ? found : undefined;
     }, 5000, 'five access lines');
+    const size = readFileSync(path.join(dir, 'static', 'style.css')).length;
+    assert.match(lines[0], new RegExp(`" 200 ${size} `), 'the access log counts the body bytes sent');
     for (const line of lines ?? []) assert.match(line, /w=-$/);
     const infoLine = server.output().split('\n').find((l) => l.includes('GET /api/info'));
     assert.match(infoLine ?? '', /w=web:\d+$/);
