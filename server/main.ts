@@ -155,19 +155,19 @@ export class RunningServer implements ControlTarget {
   }
 
   async restartWorker(id: number): Promise<void> {
-    for (const pool of this.pools.values()) {
-      if (pool instanceof CommandPool) {
-        if (pool.workerInfos()[0]?.id === id) return pool.reload();
-      } else if (pool.restartWorker(id)) return;
-    }
-    throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
+    await this.withWorker(id, (pool) => pool.restartWorker(id));
   }
 
   async killWorker(id: number): Promise<void> {
+    await this.withWorker(id, (pool) => pool.killWorker(id));
+  }
+
+  /** Runs the action on the Python pool that has worker `id`; a command pool's one process is restarted. */
+  private async withWorker(id: number, action: (pool: Pool) => boolean): Promise<void> {
     for (const pool of this.pools.values()) {
       if (pool instanceof CommandPool) {
         if (pool.workerInfos()[0]?.id === id) return pool.reload();
-      } else if (pool.killWorker(id)) return;
+      } else if (action(pool)) return;
     }
     throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
   }

@@ -113,29 +113,11 @@ class Channel:
                 return frames
 
     def frames(self):
-        """Yields (type, request_id, payload) until the arbiter closes the channel."""
-        buf = bytearray()
+        """Yields (type, request_id, payload) for a reader thread; when the arbiter
+        closes the channel the process exits (see read_frames)."""
         while True:
-            try:
-                chunk = os.read(self.fd, READ_CHUNK)
-            except InterruptedError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
-            buf += chunk
-            pos = 0
-            end = len(buf)
-            while end - pos >= HEADER_BYTES:
-                length, ftype, rid = HEADER.unpack_from(buf, pos)
-                if end - pos - HEADER_BYTES < length:
-                    break
-                start = pos + HEADER_BYTES
-                yield ftype, rid, bytes(buf[start:start + length])
-                pos = start + length
-            if pos:
-                del buf[:pos]
+            for frame in self.read_frames(True):
+                yield frame
 
 
 class RequestBody(io.RawIOBase):
