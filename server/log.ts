@@ -8,17 +8,45 @@ export type LogListener = (line: LogLine) => void;
 type Level = LogLine['level'];
 const LEVEL_RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+/** The last `size` lines, oldest first, without copying on every push. */
+class Ring {
+  private readonly items: (LogLine | undefined)[];
+  private next = 0;
+  constructor(private readonly size: number) {
+    this.items = new Array(size);
+  }
+  push(line: LogLine): void {
+    this.items[this.next] = line;
+    this.next = (this.next + 1) % this.size;
+  }
+  lines(): LogLine[] {
+    const out: LogLine[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const line = this.items[(this.next + i) % this.size];
+      if (line) out.push(line);
+    }
+    return out;
+  }
+}
+
 export class Logger {
   private listeners = new Set<LogListener>();
-  private recent: LogLine[] = [];
+  // Access lines are kept apart and fewer: at thousands of requests a second, every
+  // retained line survives the young-generation GC, whose pauses land in the p99.
+  private readonly recentAccess: Ring;
+  private readonly recentOther: Ring;
   private consoleBuffer: string[] = [];
   private flushScheduled = false;
 
   constructor(
     private readonly consoleOut: ((text: string) => void) | undefined = (text) => process.stdout.write(text),
     private readonly consoleLevel: Level = 'info',
-    private readonly keep = 1000,
-  ) {}
+    keep = 1000,
+    keepAccess = 200,
+  ) {
+    this.recentOther = new Ring(keep);
+    this.recentAccess = new Ring(keepAccess);
+  }
 
   onLine(listener: LogListener): () => void {
     this.listeners.add(listener);
@@ -26,13 +54,14 @@ export class Logger {
   }
 
   recentLines(n: number): LogLine[] {
-    return this.recent.slice(-n);
+    const merged = [...this.recentOther.lines(), ...this.recentAccess.lines()];
+    merged.sort((a, b) => a.time - b.time); // stable: lines of one millisecond keep their order
+    return merged.slice(-n);
   }
 
   log(level: Level, source: LogLine['source'], text: string, extra: { workerId?: number; pool?: string } = {}): void {
     const line: LogLine = { time: Date.now(), level, source, text, ...extra };
-    this.recent.push(line);
-    if (this.recent.length > this.keep * 2) this.recent = this.recent.slice(-this.keep);
+    (source === 'access' ? this.recentAccess : this.recentOther).push(line);
     for (const listener of this.listeners) listener(line);
     if (this.consoleOut && LEVEL_RANK[level] >= LEVEL_RANK[this.consoleLevel]) {
       this.consoleBuffer.push(formatForConsole(line));

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Logger } from '../../server/log';
+
+test('the log keeps the latest lines, fewer access lines than others, in time order', () => {
+  const logger = new Logger(undefined, 'info', 5, 2);
+  for (let i = 0; i < 8; i++) {
+    logger.info('server', `server ${i}`);
+    logger.log('info', 'access', `access ${i}`);
+  }
+  const texts = logger.recentLines(100).map((l) => l.text);
+  assert.deepEqual(texts.filter((t) => t.startsWith('server')), ['server 3', 'server 4', 'server 5', 'server 6', 'server 7']);
+  assert.deepEqual(texts.filter((t) => t.startsWith('access')), ['access 6', 'access 7']);
+  assert.deepEqual(logger.recentLines(2).length, 2);
+  const times = logger.recentLines(100).map((l) => l.time);
+  assert.deepEqual(times, [...times].sort((a, b) => a - b));
+});
+
+test('listeners get every line, console or not', () => {
+  const logger = new Logger(undefined);
+  const seen: string[] = [];
+  logger.onLine((l) => seen.push(`${l.source}:${l.text}`));
+  logger.warn('config', 'careful');
+  logger.log('info', 'access', 'GET /');
+  assert.deepEqual(seen, ['config:careful', 'access:GET /']);
+});
