@@ -3,7 +3,7 @@
 // (the arbiter) reads its state and tells it what to do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { FrameType, WORKER_CONTRACT, type RequestHead, type WorkerInfo, type WorkerState } from '../protocol';
+import { FrameType, type RequestHead, type WorkerInfo, type WorkerState } from '../protocol';
 import { FrameDecoder, FrameWriter } from './frames';
 
 /** What the proxy gives the pool for one request, and how it hears back. */
@@ -268,5 +268,3 @@ export class WorkerProcess {
     });
   }
 }
-
-export const KILL_GRACE_MS = WORKER_CONTRACT.killGraceMs;

@@ -23,17 +23,9 @@ export function forwardToPool(
 ): void {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const contentLength = req.headers['content-length'];
+  // A declared length over the limit was refused by the caller; a chunked body is counted as it streams.
   const chunked = req.headers['transfer-encoding'] !== undefined;
-  const declared = contentLength === undefined ? 0 : Number(contentLength);
-  if (maxBodySize > 0 && declared > maxBodySize) {
-    // Before the app sees anything, and without reading the body: the connection closes.
-    res.setHeader('Connection', 'close');
-    sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${maxBodySize} bytes.`);
-    outcome.onDone({ status: 413, bytes: 0 });
-    req.socket.end();
-    return;
-  }
+  const declared = Number(req.headers['content-length'] ?? 0);
   const head: RequestHead = {
     method: req.method ?? 'GET',
     path: q < 0 ? url : url.slice(0, q),

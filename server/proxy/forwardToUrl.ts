@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { upstreamRequestHeaders, type ForwardingFacts } from './headers';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers';
 import { sendErrorPage } from './errorPages';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -45,13 +45,9 @@ export function forwardToUrl(
   const upstream = http.request({ ...requestOptions(req, rawTarget, routePrefix, facts), agent });
   upstream.setTimeout(UPSTREAM_TIMEOUT_MS, () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
   upstream.on('response', (up) => {
-    const flat: string[] = [];
-    for (let i = 0; i < up.rawHeaders.length; i += 2) {
-      const name = up.rawHeaders[i].toLowerCase();
-      if (['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer'].includes(name)) continue;
-      flat.push(up.rawHeaders[i], up.rawHeaders[i + 1]);
-    }
-    res.writeHead(up.statusCode ?? 502, flat);
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < up.rawHeaders.length; i += 2) pairs.push([up.rawHeaders[i], up.rawHeaders[i + 1]]);
+    res.writeHead(up.statusCode ?? 502, downstreamResponseHeaders(pairs));
     let bytes = 0;
     up.on('data', (chunk: Buffer) => (bytes += chunk.length));
     up.pipe(res);

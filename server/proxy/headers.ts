@@ -55,10 +55,6 @@ export function downstreamResponseHeaders(headers: [string, string][]): string[]
   return flat;
 }
 
-export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name.toLowerCase());
-}
-
 /** The client's address without the IPv4-mapped prefix, as NGINX's $remote_addr shows it. */
 export function clientAddress(req: IncomingMessage): string {
   const addr = req.socket.remoteAddress ?? '';

@@ -166,6 +166,15 @@ export class ProxyServer {
       const wait = limiter.take(remoteAddr);
       if (wait > 0) return sendErrorPage(res, 429, undefined, { 'Retry-After': String(wait) });
     }
+    const maxBodySize = route.maxBodySize ?? routes.limits.maxBodySize;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (route.kind !== 'static' && maxBodySize > 0 && declared > maxBodySize) {
+      // Before any upstream sees anything, and without reading the body: the connection closes.
+      res.setHeader('Connection', 'close');
+      sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${maxBodySize} bytes.`);
+      req.socket.end();
+      return;
+    }
     const host = req.headers.host;
     const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
     switch (route.kind) {
@@ -177,11 +186,6 @@ export class ProxyServer {
         poolName = route.pool;
         if (!pool) return sendErrorPage(res, 502, `The pool '${route.pool}' is not running.`);
         if (pool instanceof CommandPool) {
-          const limit = route.maxBodySize ?? routes.limits.maxBodySize;
-          if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
-            res.setHeader('Connection', 'close');
-            return sendErrorPage(res, 413, `The body is larger than the limit of ${limit} bytes.`);
-          }
           void pool.ready().then((target) => {
             if (!target) return sendErrorPage(res, 503, pool.failure ?? `The program of pool '${pool.name}' is not running.`, { 'Retry-After': '2' });
             forwardToUrl(req, res, target, route.path, facts, (status, bytes) => finish(status, bytes, undefined, `${pool.name}:cmd`));
@@ -189,18 +193,12 @@ export class ProxyServer {
           return;
         }
         const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
-        forwardToPool(req, res, pool, { ...facts, serverName }, route.maxBodySize ?? routes.limits.maxBodySize, {
+        forwardToPool(req, res, pool, { ...facts, serverName }, maxBodySize, {
           onDone: ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker),
         });
         return;
       }
       case 'proxy': {
-        const declared = Number(req.headers['content-length'] ?? 0);
-        const limit = route.maxBodySize ?? routes.limits.maxBodySize;
-        if (limit > 0 && declared > limit) {
-          res.setHeader('Connection', 'close');
-          return sendErrorPage(res, 413, `The body is ${declared} bytes; the limit here is ${limit} bytes.`);
-        }
         forwardToUrl(req, res, route.target, route.path, facts, (status, bytes) => finish(status, bytes));
         return;
       }

@@ -520,7 +520,6 @@ class Worker:
         self.revoked = BoundedIdSet()  # revoked before the request was read
         self.aborted = BoundedIdSet()  # aborted before the request was read
         self.stopping = False
-        self.active = 0
 
     # data channel: the serving thread (inline) or the reader thread (threads > 1)
     def on_frame(self, ftype, rid, payload):
@@ -641,13 +640,11 @@ class Worker:
                 self.lock.wait()
             req = self.pending.popleft()
             req.started = True
-            self.active += 1
             return req
 
     def done(self, req):
         with self.lock:
             self.requests.pop(req.rid, None)
-            self.active -= 1
             self.lock.notify_all()
 
     def serve_loop(self):
