@@ -19,5 +19,8 @@ export const DEFAULTS = {
     maxHeaderSize: schemaDefault('/properties/limits/properties/maxHeaderSize'),
     headerTimeout: schemaDefault('/properties/limits/properties/headerTimeout'),
     queueSize: schemaDefault('/properties/limits/properties/queueSize'),
+    maxHeaderCount: schemaDefault('/properties/limits/properties/maxHeaderCount'),
+    bufferSize: schemaDefault('/properties/limits/properties/bufferSize'),
+    maxTempFileSize: schemaDefault('/properties/limits/properties/maxTempFileSize'),
   },
 } as const;

@@ -191,6 +191,7 @@ function resolveRoute(raw: Obj, route: Obj, index: number, ctx: Ctx): RouteConfi
     index,
     ...(route.maxBodySize !== undefined ? { maxBodySize: unit(ctx, parseSize, route.maxBodySize, undefined, at('maxBodySize')) } : {}),
     ...(route.rateLimit !== undefined ? { rateLimit: unit(ctx, parseRate, route.rateLimit, undefined, at('rateLimit')) } : {}),
+    ...(typeof route.requestBuffering === 'boolean' ? { requestBuffering: route.requestBuffering } : {}),
   };
   if (typeof route.static === 'string') {
     const root = inFolder(ctx, route.static);
@@ -266,6 +267,9 @@ function resolveLimits(raw: Obj, ctx: Ctx): LimitsConfig {
     maxHeaderSize: unit(ctx, parseSize, written.maxHeaderSize, d.maxHeaderSize, at('maxHeaderSize')) ?? 0,
     headerTimeoutMs: unit(ctx, parseDuration, written.headerTimeout, d.headerTimeout, at('headerTimeout')) ?? 0,
     queueSize: pick(written.queueSize, 'number', d.queueSize as number),
+    maxHeaderCount: pick(written.maxHeaderCount, 'number', d.maxHeaderCount as number),
+    bufferSize: unit(ctx, parseSize, written.bufferSize, d.bufferSize, at('bufferSize')) ?? 0,
+    maxTempFileSize: unit(ctx, parseSize, written.maxTempFileSize, d.maxTempFileSize, at('maxTempFileSize')) ?? 0,
   };
 }
 

@@ -54,6 +54,8 @@ interface RouteBase {
   path: string; // prefix, starts with "/"
   maxBodySize?: number; // bytes; overrides limits.maxBodySize
   rateLimit?: { count: number; perMs: number };
+  /** Read the whole body before dispatch; undefined = the upstream's default (on for WSGI pools). */
+  requestBuffering?: boolean;
   /**
    * 0-based index in the routes array of the config file, for diagnostics and reveal.
    * -1 for the route the loader adds when "routes" is left out (the only pool at "/").
@@ -80,6 +82,9 @@ export interface LimitsConfig {
   maxHeaderSize: number; // bytes
   headerTimeoutMs: number;
   queueSize: number; // requests waiting for a worker per pool before 503
+  maxHeaderCount: number; // header fields per request before 431
+  bufferSize: number; // bytes of one body held in memory before a temp file
+  maxTempFileSize: number; // bytes of one response in a temp file before the worker waits; 0 = none
 }
 
 export interface ServeConfig {

@@ -100,6 +100,9 @@ describe('defaults', () => {
       maxHeaderSize: parseSize(limits.maxHeaderSize.default).value,
       headerTimeoutMs: parseDuration(limits.headerTimeout.default).value,
       queueSize: limits.queueSize.default,
+      maxHeaderCount: limits.maxHeaderCount.default,
+      bufferSize: parseSize(limits.bufferSize.default).value,
+      maxTempFileSize: parseSize(limits.maxTempFileSize.default).value,
     });
     assert.equal(`${config.listen.host}:${config.listen.port}`, defs.listen.default);
     assert.equal(config.listen.pinned, false);
