@@ -18,6 +18,7 @@ import { CommandPool } from './pool/commandPool';
 import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
 import { CONTROL_PROTOCOL_VERSION, type ControlEvent, type LogLine, type PoolInfo, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer } from './proxy/server';
+import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
 
 export interface ServeOptions {
@@ -74,8 +75,11 @@ export class RunningServer implements ControlTarget {
   async start(): Promise<void> {
     for (const pool of Object.values(this.config.pools)) this.addPool(pool);
     this.syncCodeWatchers();
-    this.proxy = new ProxyServer(buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger), this.logger, (route, pool, status, ms) =>
-      this.metrics.recordRequest(route, pool, status, ms),
+    this.proxy = new ProxyServer(
+      buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger),
+      this.logger,
+      (route, pool, status, ms) => this.metrics.recordRequest(route, pool, status, ms),
+      TempFiles.forServer(),
     );
     // Request counts and memory change without a state change: send the workers whose
     // figures moved, at most once a second, so views never go stale.

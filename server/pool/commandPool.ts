@@ -3,7 +3,7 @@
 // ready once its port accepts connections, restarted with back-off when it exits.
 // Requests reach it over HTTP (the only pools that are not spoken to in frames).
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import type { CommandPoolConfig } from '../config/types';
 import type { Logger } from '../log';
@@ -11,6 +11,8 @@ import type { PoolInfo, WorkerInfo, WorkerState } from '../protocol';
 import { Backoff } from './backoff';
 import { readEnvFile } from './envFile';
 import type { PoolEvents } from './pool';
+import { HttpUpstream } from '../upstream/http';
+import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
 
 const BOOT_TIMEOUT_MS = 120000; // dev servers that build first can be slow
 const PROBE_INTERVAL_MS = 100;
@@ -37,7 +39,9 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export class CommandPool {
+export class CommandPool implements Upstream {
+  /** A dev server reads its body as it comes, like any HTTP server. */
+  readonly buffersRequestsByDefault = false;
   status: PoolInfo['state'] = 'stopped';
   failure: string | undefined;
   port: number | undefined;
@@ -55,11 +59,28 @@ export class CommandPool {
     private readonly logger: Logger,
     private readonly events: PoolEvents,
     private readonly nextWorkerId: () => number,
-  ) {}
+  ) {
+    this.http = new HttpUpstream(`pool ${config.name}`, () => this.target(), `${config.name}:cmd`);
+  }
 
   get name(): string {
     return this.config.name;
   }
+  private readonly http: HttpUpstream;
+
+  submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall {
+    return this.http.submit(request, sink);
+  }
+
+  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer): void {
+    this.http.upgrade(request, socket, head);
+  }
+
+  private async target(): Promise<string | { failure: UpstreamFailure }> {
+    const url = await this.ready();
+    return url ?? { failure: { code: 'UNAVAILABLE', message: this.failure ?? `the program of pool '${this.name}' is not running` } };
+  }
+
   get wanted(): number {
     return 1;
   }

@@ -4,12 +4,13 @@
 // too, because which worker may take a request depends on the same state.
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { WORKER_CONTRACT, type PoolInfo, type WorkerInfo } from '../protocol';
+import { WORKER_CONTRACT, type PoolInfo, type RequestHead, type WorkerInfo } from '../protocol';
 import type { PythonPoolConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
 import { readEnvFile } from './envFile';
 import { WorkerProcess, type Job } from './worker';
+import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
 
 export interface PoolEvents {
   onWorker(info: WorkerInfo): void;
@@ -42,7 +43,7 @@ function nextRequestId(): number {
   return lastRequestId;
 }
 
-export class Pool {
+export class Pool implements Upstream {
   config: PythonPoolConfig;
   wanted: number;
   status: Status = 'stopped';
@@ -62,6 +63,10 @@ export class Pool {
   private readonly exitWaiters = new Map<WorkerProcess, () => void>();
   private readonly timedOut = new Set<WorkerProcess>();
   private sweeps = 0;
+  /** What the workers reported for interface "auto". */
+  private detectedInterface: 'wsgi' | 'asgi' | undefined;
+  /** The load failure as data (file and line), while the app cannot load. */
+  private failureAt: { file?: string; line?: number } = {};
 
   constructor(private readonly options: PoolOptions) {
     this.config = options.config;
@@ -70,6 +75,11 @@ export class Pool {
 
   get name(): string {
     return this.config.name;
+  }
+
+  /** Sync (WSGI) workers are held by a slow upload, so their routes read bodies first; ASGI reads as it goes. */
+  get buffersRequestsByDefault(): boolean {
+    return (this.detectedInterface ?? this.config.interface) !== 'asgi';
   }
 
   start(): void {
@@ -93,29 +103,63 @@ export class Pool {
 
   // ── dispatch ──────────────────────────────────────────────────────────────────
 
-  submit(job: Job): void {
-    if (this.status === 'stopped') return job.onFail(503, 'the server is shutting down');
-    job.requestId = nextRequestId();
-    job.enqueuedAt = Date.now();
+  submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall {
+    const job: Job = {
+      request,
+      headBytes: Buffer.from(JSON.stringify(workerHead(request))),
+      sink,
+      bodyReader: undefined,
+      worker: undefined,
+      requestId: nextRequestId(),
+      enqueuedAt: Date.now(),
+      startedAt: 0,
+      responseStarted: false,
+      revoking: false,
+      takenBack: false,
+      done: false,
+    };
+    this.enqueue(job);
+    return {
+      cancel: () => this.cancel(job),
+      pause: () => job.worker?.pause(job.requestId),
+      resume: () => job.worker?.resume(job.requestId),
+    };
+  }
+
+  private enqueue(job: Job): void {
+    if (this.status === 'stopped') return this.failJob(job, { code: 'UNAVAILABLE', message: 'the server is shutting down' });
     // First come, first served: a job jumps no queue (taken-back jobs wait at its head).
     if (this.queue.length === 0 && this.assign(job, true)) return;
     if (!this.workers.some((w) => w.state !== 'exited') && this.failure) {
-      return job.onFail(503, this.failure);
+      return this.failJob(job, this.unavailable());
     }
     if (this.queue.length >= this.options.queueSize) {
-      return job.onFail(503, `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait`);
+      return this.failJob(job, { code: 'OVERLOADED', message: `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait` });
     }
     this.queue.push(job);
     if (this.queue.length > 1) this.pump();
   }
 
-  /** The proxy calls this when the client went away before the response completed. */
-  cancel(job: Job, worker: WorkerProcess | undefined): void {
+  /** The client went away before the response completed. */
+  private cancel(job: Job): void {
     if (job.done) return;
     job.done = true;
+    job.bodyReader?.close();
+    job.bodyReader = undefined;
     const queued = this.queue.indexOf(job);
     if (queued >= 0) this.queue.splice(queued, 1);
-    worker?.abort(job.requestId);
+    job.worker?.abort(job.requestId);
+  }
+
+  private failJob(job: Job, failure: UpstreamFailure): void {
+    job.done = true;
+    job.bodyReader?.close();
+    job.bodyReader = undefined;
+    job.sink.fail(failure);
+  }
+
+  private unavailable(): UpstreamFailure {
+    return { code: 'UNAVAILABLE', message: this.failure ?? `no worker of pool '${this.name}' is available`, ...this.failureAt };
   }
 
   /** Hands the job to the least-busy worker with a free slot; with prefetch, a busy one may queue it. */
@@ -125,7 +169,7 @@ export class Pool {
       if (!w.accepting || w.inFlight >= w.capacity) continue;
       if (!best || w.inFlight < best.inFlight) best = w;
     }
-    if (!best && allowPrefetch && this.options.prefetch > 0 && !job.head.hasBody) {
+    if (!best && allowPrefetch && this.options.prefetch > 0 && !job.request.body) {
       for (const w of this.workers) {
         if (!w.accepting || w.inFlight >= w.capacity + this.options.prefetch) continue;
         if (!best || w.inFlight < best.inFlight) best = w;
@@ -268,7 +312,7 @@ export class Pool {
     this.status = 'stopped';
     this.cancelBackoff();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, 'the server is shutting down');
+    for (const job of this.queue.splice(0)) if (!job.done) this.failJob(job, { code: 'UNAVAILABLE', message: 'the server is shutting down' });
     const live = this.workers.filter((w) => w.state !== 'exited');
     const exits = live.map((w) => new Promise<void>((resolve) => this.exitWaiters.set(w, resolve)));
     for (const w of live) w.askToStop();
@@ -334,6 +378,7 @@ export class Pool {
         onRevoked: (_worker, job) => {
           if (job.done) return;
           job.takenBack = true;
+          job.worker = undefined;
           // A fresh id: a stale copy still unread in the old worker's channel can never
           // be mistaken for this one (the worker drops it by its old id).
           job.requestId = nextRequestId();
@@ -351,10 +396,12 @@ export class Pool {
   }
 
   private onReady(w: WorkerProcess): void {
+    if (w.interface) this.detectedInterface = w.interface;
     this.options.logger.info('server', `worker ${w.id} ready (pid ${w.pid})`, { pool: this.name, workerId: w.id });
     this.backoff.reset();
     if (this.failure) this.options.logger.info('server', `pool '${this.name}': the app loads again`, { pool: this.name });
     this.failure = undefined;
+    this.failureAt = {};
     this.lastLoggedFailure = undefined;
     if (this.status === 'backoff') this.status = 'running';
     this.readyWaiters.get(w)?.(true);
@@ -413,6 +460,7 @@ export class Pool {
     const f = w.loadFailure;
     const where = f?.file ? `${f.file}${f.line ? `:${f.line}` : ''}: ` : '';
     this.failure = `the app '${this.config.app}' could not be loaded: ${where}${f?.message ?? 'the worker exited with code 4'}`;
+    this.failureAt = { ...(f?.file ? { file: f.file } : {}), ...(f?.line ? { line: f.line } : {}) };
     const text = `${this.failure} [APP_LOAD_FAILED] — fix the error and save; ServeStack retries with back-off`;
     // Every worker of the pool fails the same way: the traceback reaches the log once.
     if (this.lastLoggedFailure !== text && f?.traceback) {
@@ -444,7 +492,7 @@ export class Pool {
   /** Nothing can serve the queue during a back-off: answer it rather than let it wait. */
   private failQueueWhileBackingOff(): void {
     if (!this.retryTimer || this.workers.some((w) => w.state !== 'exited')) return;
-    for (const job of this.queue.splice(0)) if (!job.done) job.onFail(503, this.failure ?? 'no worker is available');
+    for (const job of this.queue.splice(0)) if (!job.done) this.failJob(job, this.unavailable());
   }
 
   private cancelBackoff(): void {
@@ -459,12 +507,12 @@ export class Pool {
     const requeue: Job[] = [];
     jobs.forEach((job, i) => {
       if (job.done) return;
-      if (i < w.capacity || job.responseStarted || job.head.hasBody) {
-        job.done = true;
-        if (job.responseStarted) job.onEnd(true);
-        else job.onFail(timedOut ? 504 : 502, `worker ${w.id} (pid ${w.pid}) exited before it answered`);
+      if (i < w.capacity || job.responseStarted || job.request.body) {
+        const how = `worker ${w.id} (pid ${w.pid}) exited before it ${job.responseStarted ? 'finished its answer' : 'answered'}`;
+        this.failJob(job, { code: job.responseStarted ? 'BROKEN' : timedOut ? 'TIMEOUT' : 'LOST', message: how });
       } else {
         job.revoking = false;
+        job.worker = undefined;
         job.requestId = nextRequestId();
         requeue.push(job);
       }
@@ -500,12 +548,10 @@ export class Pool {
     const seconds = ((now - job.startedAt) / 1000).toFixed(1);
     this.options.logger.error(
       'server',
-      `${job.head.method} ${job.head.path} ran ${seconds}s, past the pool's timeout of ${this.config.timeoutMs / 1000}s; answering 504 and replacing worker ${w.id} (pid ${w.pid}). Its Python stack follows.`,
+      `${job.request.method} ${job.request.path} ran ${seconds}s, past the pool's timeout of ${this.config.timeoutMs / 1000}s; answering 504 and replacing worker ${w.id} (pid ${w.pid}). Its Python stack follows.`,
       { pool: this.name, workerId: w.id },
     );
-    job.done = true;
-    if (job.responseStarted) job.onEnd(true);
-    else job.onFail(504, `the app did not answer within ${this.config.timeoutMs / 1000}s`);
+    this.failJob(job, { code: job.responseStarted ? 'BROKEN' : 'TIMEOUT', message: `the app did not answer within ${this.config.timeoutMs / 1000}s` });
     w.retiring = true;
     w.jobs.forEach((other, i) => {
       if (i >= w.capacity && !other.revoking) w.revoke(other);
@@ -537,6 +583,23 @@ export class Pool {
   private emitPool(): void {
     this.options.events.onPool(this.info());
   }
+}
+
+/** What a worker gets for a request: the parsed head, ready for WSGI/ASGI keys. */
+function workerHead(request: UpstreamRequest): RequestHead {
+  return {
+    method: request.method,
+    path: request.path,
+    query: request.query,
+    headers: request.headers,
+    scheme: request.scheme,
+    serverName: request.serverName,
+    serverPort: request.serverPort,
+    remoteAddr: request.remoteAddr,
+    remotePort: request.remotePort,
+    httpVersion: request.httpVersion,
+    hasBody: request.body !== undefined,
+  };
 }
 
 /** Jobs a worker holds but has not started, oldest first, not already being taken back. */

@@ -3,22 +3,19 @@
 // (the arbiter) reads its state and tells it what to do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { FrameType, type RequestHead, type WorkerInfo, type WorkerState } from '../protocol';
+import { FrameType, type WorkerInfo, type WorkerState } from '../protocol';
+import type { BodyReader, ResponseSink, UpstreamRequest } from '../upstream/types';
 import { FrameDecoder, FrameWriter } from './frames';
 
-/** What the proxy gives the pool for one request, and how it hears back. */
+/** One request as the pool holds it: what the proxy submitted, and the pool's bookkeeping. */
 export interface Job {
-  head: RequestHead;
+  request: UpstreamRequest;
   /** Serialized head, built once even if the job is revoked and re-sent. */
   headBytes: Buffer;
-  onStart(status: number, headers: [string, string][], workerId: number): void;
-  onChunk(data: Buffer): void;
-  onEnd(failed: boolean): void;
-  /** The job cannot complete: no worker, timeout, worker died. The proxy answers with the code. */
-  onFail(status: 502 | 503 | 504, reason: string): void;
-  /** Called when the job is handed to a worker: the proxy then streams the body to it. */
-  onAssigned?(worker: WorkerProcess, requestId: number): void;
-  // bookkeeping owned by the pool
+  sink: ResponseSink;
+  /** Set while the body streams to the worker. */
+  bodyReader: BodyReader | undefined;
+  worker: WorkerProcess | undefined;
   requestId: number;
   enqueuedAt: number;
   startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
@@ -69,6 +66,8 @@ export class WorkerProcess {
   loadFailure: LoadFailure | undefined;
   exitCode: number | null | undefined;
   rssBytes: number | undefined;
+  /** What the runtime chose (it reports it when ready); interface "auto" is decided there. */
+  interface: 'wsgi' | 'asgi' | undefined;
   /** Jobs sent to this worker, in the order it runs them; the first `capacity` are running. */
   readonly jobs: Job[] = [];
   /** Set when the arbiter asked it to go (drain, scale down, kill): its exit is expected. */
@@ -137,17 +136,41 @@ export class WorkerProcess {
   assign(job: Job): void {
     this.jobs.push(job);
     this.byId.set(job.requestId, job);
+    job.worker = this;
     if (this.jobs.length <= this.capacity) job.startedAt = Date.now();
     this.state = 'busy';
     this.writer.send(FrameType.Request, job.requestId, job.headBytes);
-    job.onAssigned?.(this, job.requestId);
+    job.sink.assigned(`${this.pool}:${this.id}`);
+    if (job.request.body) this.streamBody(job);
   }
 
-  sendBody(requestId: number, data: Buffer): void {
-    this.writer.send(FrameType.Body, requestId, data);
-  }
-  endBody(requestId: number): void {
-    this.writer.send(FrameType.BodyEnd, requestId);
+  /** Body frames follow the head; a full channel pauses the body until it drains. */
+  private streamBody(job: Job): void {
+    const requestId = job.requestId;
+    const channel = this.child.stdio[3] as Socket;
+    let waiting = false;
+    const reader = job.request.body!.open({
+      chunk: (data) => {
+        this.writer.send(FrameType.Body, requestId, data);
+        if (this.writer.congested && !waiting) {
+          waiting = true;
+          reader.pause();
+          channel.once('drain', () => {
+            waiting = false;
+            reader.resume();
+          });
+        }
+      },
+      end: () => {
+        job.bodyReader = undefined;
+        this.writer.send(FrameType.BodyEnd, requestId);
+      },
+      error: () => {
+        job.bodyReader = undefined;
+        this.abort(requestId);
+      },
+    });
+    job.bodyReader = reader;
   }
   abort(requestId: number): void {
     if (this.byId.has(requestId)) this.control.send(FrameType.Abort, requestId);
@@ -175,12 +198,6 @@ export class WorkerProcess {
     this.retiring = true;
     if (this.state !== 'exited') this.child.kill('SIGKILL');
   }
-  get congested(): boolean {
-    return this.writer.congested;
-  }
-  onDrain(listener: () => void): void {
-    (this.child.stdio[3] as Socket).once('drain', listener);
-  }
 
   /** Removes and returns the jobs that never got a response, for the pool to settle. */
   takeUnfinishedJobs(): Job[] {
@@ -196,12 +213,12 @@ export class WorkerProcess {
         if (!job || job.done) return;
         const [status, headers] = JSON.parse(payload.toString('utf8')) as [number, [string, string][]];
         job.responseStarted = true;
-        job.onStart(status, headers, this.id);
+        job.sink.start(status, headers);
         return;
       }
       case FrameType.Chunk: {
         const job = this.byId.get(requestId);
-        if (job && !job.done) job.onChunk(payload);
+        if (job && !job.done) job.sink.data(payload);
         return;
       }
       case FrameType.End: {
@@ -211,7 +228,8 @@ export class WorkerProcess {
         this.requests++;
         if (!job.done) {
           job.done = true;
-          job.onEnd(payload.length > 0);
+          if (payload.length > 0) job.sink.fail({ code: 'BROKEN', message: `the app failed after its answer started (worker ${this.id}); its traceback is in the log` });
+          else job.sink.end();
         }
         this.events.onJobDone(this, job);
         return;
@@ -228,8 +246,9 @@ export class WorkerProcess {
         this.lastHeartbeat = Date.now();
         return;
       case FrameType.Ready: {
-        const ready = JSON.parse(payload.toString('utf8')) as { pid: number; capacity: number };
+        const ready = JSON.parse(payload.toString('utf8')) as { pid: number; capacity: number; interface?: 'wsgi' | 'asgi' };
         this.capacity = Math.max(1, ready.capacity);
+        this.interface = ready.interface;
         this.lastHeartbeat = Date.now();
         if (this.state === 'booting') this.state = this.retiring ? 'draining' : 'idle';
         this.events.onReady(this);

@@ -9,13 +9,13 @@ import { execFile } from 'node:child_process';
 import type { LimitsConfig, ListenConfig, RouteConfig } from '../config/types';
 import { ServeStackError } from '../errors';
 import type { Logger } from '../log';
-import type { Pool } from '../pool/pool';
-import { CommandPool } from '../pool/commandPool';
+import { HttpUpstream } from '../upstream/http';
+import type { TempFiles } from '../upstream/tempFiles';
+import type { Upstream, UpstreamRequest } from '../upstream/types';
 import { accessLine, sentBodyLength } from './accessLog';
 import { sendErrorPage } from './errorPages';
-import { forwardToPool } from './forwardToPool';
-import { forwardToUrl, upgradeToUrl } from './forwardToUrl';
-import { clientAddress } from './headers';
+import { forward } from './forward';
+import { clientAddress, upstreamRequestHeaders } from './headers';
 import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
 import { createStaticHandler, type StaticHandler } from './static';
@@ -24,22 +24,26 @@ export interface ProxyRoutes {
   router: Router;
   statics: Map<number, StaticHandler>; // by route index
   limiters: Map<number, RateLimiter>;
-  pools: Map<string, Pool | CommandPool>;
+  /** Pools by name, URL targets by route index: every upstream behind one interface. */
+  pools: Map<string, Upstream>;
+  urls: Map<number, Upstream>;
   limits: LimitsConfig;
 }
 
 export type RequestRecorder = (route: string, pool: string | undefined, status: number, ms: number) => void;
 
-export function buildRoutes(routes: RouteConfig[], pools: Map<string, Pool | CommandPool>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
+export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
   const statics = new Map<number, StaticHandler>();
   const limiters = new Map<number, RateLimiter>();
+  const urls = new Map<number, Upstream>();
   for (const route of routes) {
+    if (route.kind === 'proxy') urls.set(route.index, HttpUpstream.toUrl(route.target));
     if (route.kind === 'static') {
       statics.set(route.index, createStaticHandler(route.root, { onError: (err) => logger.error('server', `static ${route.path}: ${(err as Error).message}`) }));
     }
     if (route.rateLimit) limiters.set(route.index, new RateLimiter(route.rateLimit.count, route.rateLimit.perMs));
   }
-  return { router: createRouter(routes), statics, limiters, pools, limits };
+  return { router: createRouter(routes), statics, limiters, pools, urls, limits };
 }
 
 export class ProxyServer {
@@ -52,6 +56,7 @@ export class ProxyServer {
     public routes: ProxyRoutes,
     private readonly logger: Logger,
     private readonly record: RequestRecorder,
+    private readonly tempFiles: TempFiles,
   ) {
     this.server = http.createServer(
       {
@@ -63,6 +68,8 @@ export class ProxyServer {
       },
       (req, res) => this.onRequest(req, res),
     );
+    // Expect: 100-continue is the proxy's to answer: 413 for a declared body over the limit, else 100.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return;
@@ -128,7 +135,7 @@ export class ProxyServer {
     await closed;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const started = performance.now();
     this.inFlight++;
     const url = req.url ?? '/';
@@ -175,34 +182,26 @@ export class ProxyServer {
       req.socket.end();
       return;
     }
+    if (expectsContinue) res.writeContinue();
     const host = req.headers.host;
     const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
-    switch (route.kind) {
-      case 'static':
-        routes.statics.get(route.index)!.handle(req, res, match.rest);
-        return;
-      case 'pool': {
-        const pool = routes.pools.get(route.pool);
-        poolName = route.pool;
-        if (!pool) return sendErrorPage(res, 502, `The pool '${route.pool}' is not running.`);
-        if (pool instanceof CommandPool) {
-          void pool.ready().then((target) => {
-            if (!target) return sendErrorPage(res, 503, pool.failure ?? `The program of pool '${pool.name}' is not running.`, { 'Retry-After': '2' });
-            forwardToUrl(req, res, target, route.path, facts, (status, bytes) => finish(status, bytes, undefined, `${pool.name}:cmd`));
-          });
-          return;
-        }
-        const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
-        forwardToPool(req, res, pool, { ...facts, serverName }, maxBodySize, {
-          onDone: ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker),
-        });
-        return;
-      }
-      case 'proxy': {
-        forwardToUrl(req, res, route.target, route.path, facts, (status, bytes) => finish(status, bytes));
-        return;
-      }
+    if (route.kind === 'static') {
+      routes.statics.get(route.index)!.handle(req, res, match.rest);
+      return;
     }
+    const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);
+    if (route.kind === 'pool') poolName = route.pool;
+    if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
+    const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
+    forward(req, res, upstream, {
+      facts: { ...facts, serverName },
+      routePrefix: route.path,
+      maxBodySize,
+      requestBuffering: route.requestBuffering ?? upstream.buffersRequestsByDefault,
+      bufferSize: routes.limits.bufferSize,
+      maxTempFileSize: routes.limits.maxTempFileSize,
+      tempFiles: this.tempFiles,
+    }, ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker));
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -210,21 +209,38 @@ export class ProxyServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));
-    const facts = { remoteAddr: clientAddress(req), scheme: 'http' as const, host: req.headers.host, port: this.address?.port ?? 0 };
-    if (match?.route.kind === 'proxy') {
-      upgradeToUrl(req, socket, head, match.route.target, match.route.path, facts);
-      return;
-    }
-    const pool = match?.route.kind === 'pool' ? this.routes.pools.get(match.route.pool) : undefined;
-    if (pool instanceof CommandPool) {
-      void pool.ready().then((target) => {
-        if (target) upgradeToUrl(req, socket, head, target, match!.route.path, facts);
-        else socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      });
+    const route = match?.route;
+    const upstream = route?.kind === 'pool' ? this.routes.pools.get(route.pool) : route?.kind === 'proxy' ? this.routes.urls.get(route.index) : undefined;
+    if (route && upstream?.upgrade) {
+      upstream.upgrade(this.upgradeRequest(req, route.path), socket, head);
       return;
     }
     const body = 'WebSockets are proxied only to URLs and command pools so far\n';
     socket.end(`HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  }
+
+  private upgradeRequest(req: IncomingMessage, routePrefix: string): UpstreamRequest {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const remoteAddr = clientAddress(req);
+    const host = req.headers.host;
+    const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
+    return {
+      method: req.method ?? 'GET',
+      url,
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers: upstreamRequestHeaders(req, facts),
+      httpVersion: req.httpVersion,
+      scheme: 'http',
+      serverName: host ?? this.address?.host ?? 'localhost',
+      serverPort: facts.port,
+      remoteAddr,
+      remotePort: req.socket.remotePort ?? 0,
+      routePrefix,
+      body: undefined,
+      upgrade: req.headers.upgrade ?? 'websocket',
+    };
   }
 }
 

@@ -240,8 +240,8 @@ class Request:
         self.body = RequestBody() if head["hasBody"] else EMPTY_BODY
         self.started = False
         self.aborted = False
-        # Made on the first Pause frame: while it is cleared (the client reads slower than
-        # the app writes) the app's next write waits instead of piling up in the proxy.
+        # Made on the first Pause frame: while it is cleared (the proxy's memory and temp-file
+        # buffers for this response are both full) the app's next write waits.
         self.writable = None
 
 
@@ -381,9 +381,7 @@ def encode_head(status, headers):
     return json.dumps([status, headers], separators=(",", ":")).encode("utf-8")
 
 
-def run_wsgi_request(app, req, channel, poll=None):
-    """poll (inline mode): takes in frames that arrived meanwhile (Pause, Resume, Abort);
-    poll(True) waits for the next one."""
+def run_wsgi_request(app, req, channel):
     rid = req.rid
     environ = build_environ(req.head, req.body)
     state = {"status": None, "headers": None, "sent": False}
@@ -404,12 +402,11 @@ def run_wsgi_request(app, req, channel, poll=None):
     def write(data):
         if state["status"] is None:
             raise AssertionError("write() before start_response()")
-        if poll is not None:
-            poll(False)
-            while req.writable is not None and not req.writable.is_set() and not req.aborted:
-                poll(True)
-        elif req.writable is not None:
-            req.writable.wait()
+        writable = req.writable
+        if writable is not None and not writable.is_set():
+            # Pause, Resume and Abort all arrive on the control channel (fd 4), whose own
+            # thread sets this event: waiting on fd 3 here would never see the Resume.
+            writable.wait()
         if req.aborted:
             return
         frames = []
@@ -627,7 +624,7 @@ class Worker:
                 self.channel.send((F_END, req.rid, b""))
                 continue
             try:
-                run_wsgi_request(self.app, req, self.channel, self.pull)
+                run_wsgi_request(self.app, req, self.channel)
             finally:
                 with self.lock:
                     self.requests.pop(req.rid, None)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IncomingMessage } from 'node:http';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../server/proxy/headers';
-import { upstreamPath } from '../../server/proxy/forwardToUrl';
+import { upstreamPath } from '../../server/upstream/http';
 import { parseEnvText } from '../../server/pool/envFile';
 import { RateLimiter } from '../../server/proxy/rateLimit';
 

@@ -1,0 +1,215 @@
+// Hands one request to an upstream (a Python pool, a command pool or a URL) through the
+// seam in server/upstream/types.ts, and owns everything HTTP about it on the proxy's
+// side: reading the body first when the route buffers requests, buffering the answer
+// for a slow client, retrying an idempotent request once when its worker was lost before
+// answering (NGINX's proxy_next_upstream), and turning failure reasons into pages.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLarge, bufferRequestBody, BufferedBody, StreamedBody } from '../upstream/body';
+import type { TempFiles } from '../upstream/tempFiles';
+import type { BodySource, ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers';
+import { sendErrorPage } from './errorPages';
+import { ResponseBuffer } from './responseBuffer';
+
+export interface ForwardOptions {
+  facts: ForwardingFacts & { serverName: string };
+  routePrefix: string;
+  /** Bytes; 0 = no limit. */
+  maxBodySize: number;
+  /** Read the whole body before submitting (the route's choice, else the upstream's default). */
+  requestBuffering: boolean;
+  bufferSize: number;
+  maxTempFileSize: number;
+  tempFiles: TempFiles;
+}
+
+export interface ForwardDone {
+  status: number;
+  bytes: number;
+  upstreamMs?: number;
+  worker?: string;
+}
+
+/** Methods a second worker may run again when the first was lost before it answered. */
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD']);
+const STATUS_FOR: Record<UpstreamFailure['code'], number> = {
+  UNAVAILABLE: 503,
+  OVERLOADED: 503,
+  LOST: 502,
+  UNREACHABLE: 502,
+  TIMEOUT: 504,
+  BROKEN: 502,
+};
+
+export function forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, options: ForwardOptions, onDone: (done: ForwardDone) => void): void {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  const request: UpstreamRequest = {
+    method: req.method ?? 'GET',
+    url,
+    path: q < 0 ? url : url.slice(0, q),
+    query: q < 0 ? '' : url.slice(q + 1),
+    headers: upstreamRequestHeaders(req, options.facts),
+    httpVersion: req.httpVersion,
+    scheme: options.facts.scheme,
+    serverName: options.facts.serverName,
+    serverPort: options.facts.port,
+    remoteAddr: options.facts.remoteAddr,
+    remotePort: req.socket.remotePort ?? 0,
+    routePrefix: options.routePrefix,
+    body: undefined,
+  };
+  let settled = false;
+  const settle = (done: ForwardDone) => {
+    if (settled) return;
+    settled = true;
+    onDone(done);
+  };
+
+  if (!hasBody) return new Exchange(req, res, upstream, request, options, settle).run();
+  if (!options.requestBuffering) {
+    let exchange: Exchange | undefined;
+    request.body = new StreamedBody(req, options.maxBodySize, (error) => exchange?.bodyTooLarge(error));
+    exchange = new Exchange(req, res, upstream, request, options, settle);
+    return exchange.run();
+  }
+  void bufferRequestBody(req, options).then((result) => {
+    if (res.destroyed || res.writableEnded) return result.ok ? result.body.release() : undefined;
+    if (!result.ok) {
+      if (result.reason === 'too-large') {
+        res.setHeader('Connection', 'close');
+        sendErrorPage(res, 413, `The body is larger than the limit of ${result.limit} bytes.`);
+        settle({ status: 413, bytes: 0 });
+        return;
+      }
+      // Cut short by the client: it is gone, and the request never reaches a worker.
+      settle({ status: 400, bytes: 0 });
+      res.destroy();
+      return;
+    }
+    request.body = result.body;
+    // The upstream sees the length the proxy read, however the client framed it.
+    request.headers = request.headers.filter(([name]) => name !== 'content-length');
+    request.headers.push(['content-length', String(result.body.length)]);
+    new Exchange(req, res, upstream, request, options, settle).run();
+  });
+}
+
+/** One request's trip through the upstream: up to two attempts, one response. */
+class Exchange {
+  private call: UpstreamCall | undefined;
+  private buffer: ResponseBuffer | undefined;
+  private attempts = 0;
+  private submittedAt = 0;
+  private worker: string | undefined;
+  private status = 0;
+  private over = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly upstream: Upstream,
+    private readonly request: UpstreamRequest,
+    private readonly options: ForwardOptions,
+    private readonly settle: (done: ForwardDone) => void,
+  ) {}
+
+  run(): void {
+    this.res.on('close', () => {
+      if (this.over) return;
+      // The client left before the answer was complete (NGINX logs 499).
+      this.finish(this.res.writableFinished ? this.status : 499);
+      this.call?.cancel();
+      this.buffer?.release();
+    });
+    this.attempt();
+  }
+
+  bodyTooLarge(error: BodyTooLarge): void {
+    if (this.over) return;
+    this.call?.cancel();
+    if (!this.res.headersSent) {
+      this.res.setHeader('Connection', 'close');
+      sendErrorPage(this.res, 413, `The body is larger than the limit of ${error.limit} bytes.`);
+      this.finish(413);
+    } else {
+      this.finish(this.status);
+      this.res.destroy();
+    }
+    this.req.socket.end();
+  }
+
+  private attempt(): void {
+    this.attempts++;
+    this.submittedAt = performance.now();
+    const sink: ResponseSink = {
+      assigned: (who) => void (this.worker = who),
+      start: (status, headers) => this.onStart(status, headers),
+      data: (chunk) => this.buffer?.write(chunk),
+      end: () => this.onEnd(),
+      fail: (failure) => this.onFail(failure),
+    };
+    this.call = this.upstream.submit(this.request, sink);
+  }
+
+  private onStart(status: number, headers: [string, string][]): void {
+    if (this.over) return;
+    this.status = status;
+    this.res.writeHead(status, downstreamResponseHeaders(headers));
+    const call = this.call;
+    this.buffer = new ResponseBuffer(this.res, {
+      bufferSize: this.options.bufferSize,
+      maxTempFileSize: this.options.maxTempFileSize,
+      tempFiles: this.options.tempFiles,
+      pauseUpstream: () => call?.pause(),
+      resumeUpstream: () => call?.resume(),
+    });
+  }
+
+  private onEnd(): void {
+    if (this.over) return;
+    this.releaseBody();
+    const buffer = this.buffer!;
+    // Logged when the last byte has left, with the time the upstream took.
+    const upstreamMs = performance.now() - this.submittedAt;
+    this.res.once('finish', () => this.finish(this.status, upstreamMs));
+    buffer.end();
+  }
+
+  private onFail(failure: UpstreamFailure): void {
+    if (this.over) return;
+    if (this.buffer) {
+      // Headers (and maybe part of the body) went out: cut, so the client sees it is short.
+      this.finish(this.status);
+      this.buffer.cut();
+      this.releaseBody();
+      return;
+    }
+    const body = this.request.body;
+    if (failure.code === 'LOST' && this.attempts < 2 && RETRYABLE_METHODS.has(this.request.method) && (!body || body.replayable)) {
+      this.attempt();
+      return;
+    }
+    this.releaseBody();
+    const status = STATUS_FOR[failure.code];
+    sendErrorPage(this.res, status, failure.message, status === 503 ? { 'Retry-After': '2' } : {});
+    this.finish(status);
+  }
+
+  private finish(status: number, upstreamMs?: number): void {
+    if (this.over) return;
+    this.over = true;
+    this.settle({
+      status,
+      bytes: this.buffer?.bytes ?? 0,
+      upstreamMs: upstreamMs ?? (this.submittedAt ? performance.now() - this.submittedAt : undefined),
+      worker: this.worker,
+    });
+  }
+
+  private releaseBody(): void {
+    const body: BodySource | undefined = this.request.body;
+    if (body instanceof BufferedBody) body.release();
+  }
+}

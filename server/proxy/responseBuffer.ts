@@ -1,0 +1,197 @@
+// Response buffering (NGINX's proxy_buffering): the upstream's answer moves out of the
+// worker as fast as the worker writes it, whatever the client's speed. What the client
+// has not taken yet waits in memory up to `bufferSize`, then in a temp file up to
+// `maxTempFileSize`; only when both are full is the upstream asked to pause, and it is
+// always resumed (or cancelled) after. Nothing waits while the client keeps up: a chunk
+// goes straight to the socket, so a stream (SSE, a slow generator) gains no latency.
+// An answer that cannot be completed is cut, never ended cleanly, so the client can tell.
+import type { ServerResponse } from 'node:http';
+import type { TempFile, TempFiles } from '../upstream/tempFiles';
+
+const FILE_READ_BYTES = 64 * 1024;
+
+export interface ResponseBufferOptions {
+  bufferSize: number;
+  /** 0: no temp file; memory alone, then pause. */
+  maxTempFileSize: number;
+  tempFiles: TempFiles;
+  /** Both buffers are full: hold the upstream. */
+  pauseUpstream(): void;
+  resumeUpstream(): void;
+}
+
+/** A stretch of the answer not sent yet: bytes in memory, or a region of the temp file. */
+type Segment = { buffer: Buffer; start?: undefined; end?: undefined } | { buffer?: undefined; start: number; end: number };
+
+export class ResponseBuffer {
+  /** What the client has not taken yet, in order. */
+  private readonly queue: Segment[] = [];
+  private inMemory = 0;
+  private file: TempFile | undefined;
+  private opening: Promise<void> | undefined;
+  /** Chunks that arrived while the temp file was being opened. */
+  private waitingForFile: Buffer[] = [];
+  private clientBlocked = false;
+  private reading = false;
+  private upstreamPaused = false;
+  private ended = false;
+  private finished = false;
+  /** Bytes of the body handed on by the upstream. */
+  bytes = 0;
+
+  constructor(private readonly res: ServerResponse, private readonly options: ResponseBufferOptions) {
+    res.on('drain', this.onDrain);
+  }
+
+  /** True while any byte of the answer is still held here. */
+  get holding(): boolean {
+    return this.queue.length > 0 || this.waitingForFile.length > 0;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.finished) return;
+    this.bytes += chunk.length;
+    if (!this.clientBlocked && !this.holding) {
+      if (!this.res.write(chunk)) this.clientBlocked = true;
+      return;
+    }
+    this.hold(chunk);
+  }
+
+  /** The upstream is done: end once the client has taken everything. */
+  end(): void {
+    if (this.finished) return;
+    this.ended = true;
+    this.pump();
+  }
+
+  /** The answer cannot be completed: cut the connection now, so the client sees it is short. */
+  cut(): void {
+    if (this.finished) return;
+    this.release();
+    this.res.destroy();
+  }
+
+  /** The client went away: drop what is held. */
+  release(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.res.off('drain', this.onDrain);
+    this.queue.length = 0;
+    this.waitingForFile = [];
+    this.inMemory = 0;
+    this.file?.close();
+    this.file = undefined;
+  }
+
+  private hold(chunk: Buffer): void {
+    const { bufferSize, maxTempFileSize } = this.options;
+    if (this.opening) {
+      this.waitingForFile.push(chunk);
+    } else if (this.inMemory + chunk.length <= bufferSize || maxTempFileSize <= 0) {
+      this.queue.push({ buffer: chunk });
+      this.inMemory += chunk.length;
+    } else if (this.file && this.file.size + chunk.length <= maxTempFileSize) {
+      this.toFile(chunk);
+    } else if (!this.file) {
+      this.waitingForFile.push(chunk);
+      this.opening = this.options.tempFiles.create().then(
+        (file) => {
+          this.opening = undefined;
+          if (this.finished) return file.close();
+          this.file = file;
+          const waiting = this.waitingForFile;
+          this.waitingForFile = [];
+          for (const c of waiting) this.hold(c);
+          this.pump();
+        },
+        () => {
+          // No temp file can be had: memory alone, and the upstream waits when it is full.
+          this.opening = undefined;
+          this.options.maxTempFileSize = 0;
+          const waiting = this.waitingForFile;
+          this.waitingForFile = [];
+          for (const c of waiting) this.hold(c);
+          this.pump();
+        },
+      );
+    } else {
+      // Both full: keep this chunk in memory and hold the upstream until the client catches up.
+      this.queue.push({ buffer: chunk });
+      this.inMemory += chunk.length;
+    }
+    this.checkPressure();
+  }
+
+  private toFile(chunk: Buffer): void {
+    const file = this.file!;
+    const start = file.size;
+    file.append(chunk);
+    const last = this.queue[this.queue.length - 1];
+    if (last && last.buffer === undefined && last.end === start) last.end = file.size;
+    else this.queue.push({ start, end: file.size });
+  }
+
+  private checkPressure(): void {
+    const { bufferSize, maxTempFileSize } = this.options;
+    const memoryFull = this.inMemory >= bufferSize;
+    const fileFull = maxTempFileSize <= 0 || (this.file !== undefined && this.file.size >= maxTempFileSize);
+    if (!this.upstreamPaused && memoryFull && fileFull) {
+      this.upstreamPaused = true;
+      this.options.pauseUpstream();
+    } else if (this.upstreamPaused && (!memoryFull || !fileFull) && this.inMemory < bufferSize / 2) {
+      this.upstreamPaused = false;
+      this.options.resumeUpstream();
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    this.clientBlocked = false;
+    this.pump();
+  };
+
+  /** Sends held bytes while the client takes them; ends the response when all is sent. */
+  private pump(): void {
+    while (!this.finished && !this.clientBlocked && !this.reading) {
+      const head = this.queue[0];
+      if (!head) break;
+      if (head.buffer !== undefined) {
+        this.queue.shift();
+        this.inMemory -= head.buffer.length;
+        if (!this.res.write(head.buffer)) this.clientBlocked = true;
+        continue;
+      }
+      this.readFileSegment(head);
+      return;
+    }
+    if (this.finished) return;
+    if (!this.queue.some((s) => s.buffer === undefined) && this.file && !this.opening) this.file.reset();
+    this.checkPressure();
+    if (this.ended && !this.holding && !this.reading && !this.opening) {
+      this.finished = true;
+      this.res.off('drain', this.onDrain);
+      this.file?.close();
+      this.file = undefined;
+      this.res.end();
+    }
+  }
+
+  private readFileSegment(segment: { start: number; end: number }): void {
+    this.reading = true;
+    const length = Math.min(FILE_READ_BYTES, segment.end - segment.start);
+    this.file!.read(segment.start, length).then(
+      (data) => {
+        this.reading = false;
+        if (this.finished) return;
+        segment.start += data.length;
+        if (segment.start >= segment.end) this.queue.shift();
+        if (!this.res.write(data)) this.clientBlocked = true;
+        this.pump();
+      },
+      () => {
+        this.reading = false;
+        this.cut(); // the held bytes are lost: the client must see a cut answer, not a clean short one
+      },
+    );
+  }
+}

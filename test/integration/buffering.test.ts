@@ -1,0 +1,216 @@
+// Buffering both ways, as NGINX does for Gunicorn: a worker's time is the app's time,
+// never the client's. Real server, real Python workers, raw and http clients on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { ROOT, eventually, findPython, request, serve, tempCopy, type ServeProcess } from './harness';
+
+const python = findPython();
+const APP = path.join(ROOT, 'test', 'fixtures', 'apps', 'buffering');
+const CHUNK = 65536;
+
+function pattern(i: number): Buffer {
+  return Buffer.from(String(i).padStart(8, '0').repeat(CHUNK / 8));
+}
+function expectedSha(mib: number): string {
+  const hash = createHash('sha256');
+  for (let i = 0; i < mib * 16; i++) hash.update(pattern(i));
+  return hash.digest('hex');
+}
+
+interface Served {
+  server: ServeProcess;
+  dir: string;
+  log: string;
+  /** Lines the app wrote as it started each request: "METHOD PATH QUERY PID". */
+  requests(): string[];
+  tempDir: string;
+  close(): Promise<void>;
+}
+
+async function serveApp(config: Record<string, unknown>): Promise<Served> {
+  const dir = tempCopy(APP);
+  const log = path.join(dir, 'requests.log');
+  writeFileSync(log, '');
+  writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify(config));
+  const server = await serve(dir, ['--python', python!], { REQUEST_LOG: log });
+  const workers = (config.pools as { web: { workers?: number } }).web.workers ?? 1;
+  await server.waitFor(new RegExp(Array(workers).fill('worker \\d+ ready').join('[\\s\\S]*')));
+  return {
+    server,
+    dir,
+    log,
+    requests: () => readFileSync(log, 'utf8').split('\n').filter(Boolean),
+    tempDir: path.join(server.runtimeDir, 'servestack', 'tmp'),
+    close: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Open descriptors of the server process that point into its temp folder (unlinked files included). */
+function tempFds(served: Served): number {
+  const fdDir = `/proc/${served.server.child.pid}/fd`;
+  let count = 0;
+  for (const fd of readdirSync(fdDir)) {
+    try {
+      if (readlinkSync(path.join(fdDir, fd)).startsWith(served.tempDir)) count++;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return count;
+}
+
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+interface Download {
+  status: number;
+  length: number;
+  sha256: string;
+  complete: boolean;
+}
+
+/** GET that hashes the body; `hold` pauses reading after the first chunk until it resolves. */
+function download(url: string, hold?: () => Promise<unknown>): Promise<Download> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      let held = false;
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        length += chunk.length;
+        if (hold && !held) {
+          held = true;
+          res.pause();
+          void hold().then(() => res.resume(), reject);
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, length, sha256: hash.digest('hex'), complete: res.complete }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, length, sha256: hash.digest('hex'), complete: false }));
+    });
+    req.on('error', reject);
+  });
+}
+
+function json<T = Record<string, unknown>>(reply: { text: string }): T {
+  return JSON.parse(reply.text) as T;
+}
+
+const POOL = (workers: number, extra: Record<string, unknown> = {}) => ({ web: { app: 'app:application', workers, timeout: '5s', ...extra } });
+
+describe('response buffering', { skip: python ? false : 'no python3 found' }, () => {
+  test('50 downloads of an 8 MiB generated answer arrive whole, and no worker is killed', async () => {
+    const served = await serveApp({ pools: POOL(2), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const want = expectedSha(8);
+      for (let round = 0; round < 10; round++) {
+        const results = await Promise.all(Array.from({ length: 5 }, () => download(served.server.url + 'big?mib=8')));
+        for (const r of results) {
+          assert.equal(r.status, 200);
+          assert.equal(r.length, 8 * 1024 * 1024);
+          assert.equal(r.sha256, want);
+        }
+      }
+      assert.doesNotMatch(served.server.output(), /past the pool's timeout|killing|exited before/);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a 256 MiB answer to a client that waits goes to a temp file: the worker is free, memory stays bounded, the bytes arrive whole', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      let spilled = 0;
+      let servedMeanwhile = 0;
+      const result = await download(served.server.url + 'big?mib=256', async () => {
+        // While this client reads nothing, the one worker finishes and serves others.
+        await eventually(async () => json<{ done: boolean }>(await request(served.server.url + 'progress')).done, 20000, 'the app to finish producing');
+        spilled = tempFds(served);
+        for (let i = 0; i < 5; i++) if ((await request(served.server.url + 'info')).status === 200) servedMeanwhile++;
+        // Longer than the pool's 5 s timeout: a worker held by this client would be killed.
+        await new Promise((r) => setTimeout(r, 6000));
+      });
+      assert.equal(result.status, 200);
+      assert.equal(result.length, 256 * 1024 * 1024);
+      assert.equal(result.sha256, expectedSha(256));
+      assert.ok(spilled >= 1, 'the answer was held in a temp file');
+      assert.equal(servedMeanwhile, 5);
+      const peak = peakRssMiB(served.server.child.pid!);
+      assert.ok(peak < 200, `the server's peak RSS was ${peak.toFixed(0)} MiB for a 256 MiB answer`);
+      assert.doesNotMatch(served.server.output(), /past the pool's timeout|killing/);
+      await eventually(() => tempFds(served) === 0, 5000, 'the temp file to be closed');
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a client that leaves mid-download leaves no temp file and a free worker', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(served.server.url + 'big?mib=64', { agent: false }, (res) => {
+          res.once('data', () => {
+            res.pause();
+            eventually(() => tempFds(served) > 0, 10000, 'the answer to spill to a temp file').then(() => {
+              req.destroy();
+              resolve();
+            }, reject);
+          });
+        });
+        req.on('error', () => undefined);
+      });
+      await eventually(() => tempFds(served) === 0, 10000, 'the temp file to be closed');
+      assert.equal(readdirSync(served.tempDir).length, 0, 'no file is left in the temp folder');
+      const info = await request(served.server.url + 'info');
+      assert.equal(info.status, 200);
+      await eventually(() => /\s499\s/.test(served.server.output()), 5000, 'a 499 access line');
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('with both buffers full the app is held back, then resumed: the answer still arrives whole', async () => {
+    // No temp file and a small memory buffer: the last resort, a Pause frame, then its Resume.
+    const served = await serveApp({ pools: POOL(1, { threads: 2, timeout: '60s' }), routes: [{ path: '/', pool: 'web' }], limits: { bufferSize: '128k', maxTempFileSize: 0 } });
+    try {
+      let produced = 0;
+      const result = await download(served.server.url + 'big?mib=32', async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        produced = json<{ chunks: number }>(await request(served.server.url + 'progress')).chunks;
+      });
+      // 512 chunks exist; while the client read nothing only what the buffers and sockets hold was produced.
+      assert.ok(produced < 256, `the app produced ${produced} of 512 chunks while the client read nothing`);
+      assert.equal(result.length, 32 * 1024 * 1024);
+      assert.equal(result.sha256, expectedSha(32));
+      assert.equal(json<{ done: boolean }>(await request(served.server.url + 'progress')).done, true);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a streamed answer still reaches the client in parts', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const arrivals: number[] = [];
+      await new Promise<void>((resolve, reject) => {
+        http.get(served.server.url + 'stream', { agent: false }, (res) => {
+          res.on('data', () => arrivals.push(Date.now()));
+          res.on('end', resolve);
+        }).on('error', reject);
+      });
+      assert.ok(arrivals.length >= 3, `the answer came in ${arrivals.length} part(s)`);
+    } finally {
+      await served.close();
+    }
+  });
+});
