@@ -214,3 +214,192 @@ describe('response buffering', { skip: python ? false : 'no python3 found' }, ()
     }
   });
 });
+
+/** A raw connection: write bytes when you like, read all that comes back until it closes. */
+function rawConnection(port: number): { socket: net.Socket; write(text: string | Buffer): void; received: () => string; closed: Promise<string> } {
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(text)));
+  return { socket, write: (data) => void socket.write(data), received: () => text, closed };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('request buffering', { skip: python ? false : 'no python3 found' }, () => {
+  test('a slow upload never holds a sync worker: the app sees the request only once its body is whole', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const body = 'abcdefghijklmnopqrst';
+      const conn = rawConnection(served.server.port);
+      conn.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      for (let i = 0; i < body.length - 1; i++) {
+        conn.write(body[i]);
+        await sleep(50);
+      }
+      // The one worker is free while the upload trickles in.
+      assert.equal((await request(served.server.url + 'info')).status, 200);
+      assert.ok(!served.requests().some((line) => line.startsWith('POST')), 'the app saw the POST before its body was whole');
+      conn.write(body[body.length - 1]);
+      const reply = await conn.closed;
+      assert.match(reply, /^HTTP\/1\.1 200/);
+      const answer = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { length: number; sha256: string; content_length: string };
+      assert.equal(answer.length, body.length);
+      assert.equal(answer.sha256, createHash('sha256').update(body).digest('hex'));
+      assert.equal(answer.content_length, String(body.length));
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('6 clients that never read and 12 one-byte-a-second uploads do not stop normal requests, and no worker is killed', async () => {
+    const served = await serveApp({ pools: POOL(2), routes: [{ path: '/', pool: 'web' }] });
+    const conns: Array<ReturnType<typeof rawConnection>> = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const c = rawConnection(served.server.port);
+        c.socket.pause(); // never reads its 4 MiB
+        c.write('GET /big?mib=4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        conns.push(c);
+      }
+      const uploads = Array.from({ length: 12 }, () => {
+        const c = rawConnection(served.server.port);
+        c.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n');
+        conns.push(c);
+        return c;
+      });
+      const started = Date.now();
+      let ok = 0;
+      let tries = 0;
+      // Past the pool's 5 s timeout, so a worker held by any of them would have been killed.
+      while (Date.now() - started < 6000) {
+        for (const u of uploads) u.write('x');
+        tries++;
+        if ((await request(served.server.url + 'info')).status === 200) ok++;
+        await sleep(300);
+      }
+      assert.equal(ok, tries);
+      assert.ok(tries >= 15, `${tries} normal requests`);
+      assert.doesNotMatch(served.server.output(), /past the pool's timeout|killing|no heartbeat/);
+      assert.ok(!served.requests().some((line) => line.startsWith('POST')), 'no unfinished upload reached the app');
+    } finally {
+      for (const c of conns) c.socket.destroy();
+      await served.close();
+    }
+  });
+
+  test('a body cut short by the client is never dispatched', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const conn = rawConnection(served.server.port);
+      conn.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789');
+      await sleep(200);
+      conn.socket.destroy();
+      await eventually(() => /"POST \/echo HTTP\/1\.1" 499/.test(served.server.output()), 5000, 'the access line of the cut request');
+      assert.equal((await request(served.server.url + 'info')).status, 200);
+      assert.deepEqual(served.requests().map((line) => line.split(' ')[0]), ['GET']);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a chunked body over the limit gets 413 and never reaches the app', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web', maxBodySize: '1k' }] });
+    try {
+      const conn = rawConnection(served.server.port);
+      const chunk = 'y'.repeat(512);
+      conn.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
+      for (let i = 0; i < 4; i++) conn.write(`200\r\n${chunk}\r\n`);
+      conn.write('0\r\n\r\n');
+      const reply = await conn.closed;
+      assert.match(reply, /^HTTP\/1\.1 413/);
+      assert.deepEqual(served.requests(), []);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('Expect: 100-continue gets 413 without a 100 for a declared body over the limit, and 100 then the answer under it', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web', maxBodySize: '1k' }] });
+    try {
+      const over = rawConnection(served.server.port);
+      over.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n');
+      const refused = await over.closed;
+      assert.match(refused, /^HTTP\/1\.1 413/);
+      assert.doesNotMatch(refused, /100 Continue/);
+
+      const under = rawConnection(served.server.port);
+      under.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+      await eventually(() => under.received().startsWith('HTTP/1.1 100 Continue'), 5000, '100 Continue');
+      under.write('hello');
+      const answered = await under.closed;
+      assert.match(answered, /HTTP\/1\.1 200 OK/);
+      assert.match(answered, /"length": 5/);
+      assert.deepEqual(served.requests().map((line) => line.split(' ').slice(0, 2).join(' ')), ['POST /echo']);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a route with requestBuffering off hands the body to the app as it arrives', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/live/', pool: 'web', requestBuffering: false }, { path: '/', pool: 'web' }] });
+    try {
+      const conn = rawConnection(served.server.port);
+      conn.write('POST /live/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234');
+      await eventually(() => served.requests().some((line) => line.startsWith('POST /live/echo')), 5000, 'the app to start the streamed request');
+      conn.write('56789');
+      const reply = await conn.closed;
+      assert.match(reply, /^HTTP\/1\.1 200/);
+      assert.match(reply, /"length": 10/);
+    } finally {
+      await served.close();
+    }
+  });
+});
+
+describe('a worker lost mid-request', { skip: python ? false : 'no python3 found' }, () => {
+  async function killWorkerRunning(served: Served, what: string): Promise<number> {
+    const line = await eventually(() => served.requests().find((l) => l.includes(what)), 10000, `the app to start ${what}`);
+    const pid = Number(line.split(' ').pop());
+    process.kill(pid, 'SIGKILL');
+    return pid;
+  }
+
+  test('a GET whose worker is killed before it answers is retried once on another worker', async () => {
+    const served = await serveApp({ pools: POOL(2), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const pending = request(served.server.url + 'sleep?s=2');
+      const killed = await killWorkerRunning(served, '/sleep');
+      const reply = await pending;
+      assert.equal(reply.status, 200);
+      assert.notEqual(json<{ pid: number }>(reply).pid, killed);
+      assert.equal(served.requests().filter((l) => l.includes('/sleep')).length, 2);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a POST whose worker is killed gets 502 and is never run again', async () => {
+    const served = await serveApp({ pools: POOL(2), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const pending = request(served.server.url + 'sleep?s=2', { method: 'POST', body: 'x' });
+      await killWorkerRunning(served, '/sleep');
+      assert.equal((await pending).status, 502);
+      assert.equal(served.requests().filter((l) => l.includes('/sleep')).length, 1);
+    } finally {
+      await served.close();
+    }
+  });
+
+  test('a request that kills a second worker too gets 502, and the pool serves on', async () => {
+    const served = await serveApp({ pools: POOL(2), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      assert.equal((await request(served.server.url + 'die')).status, 502);
+      assert.equal(served.requests().filter((l) => l.includes('/die')).length, 2);
+      await eventually(async () => (await request(served.server.url + 'info')).status === 200, 10000, 'the pool to serve again');
+    } finally {
+      await served.close();
+    }
+  });
+});
