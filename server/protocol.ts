@@ -34,8 +34,8 @@ export const FrameType = {
   Stop: 5, // finish in-flight requests, then exit 0
   DumpStack: 6, // write every thread's Python stack to stderr
   Revoke: 7, // give back this request if it has not started (answered by Revoked)
-  Pause: 8, // the client reads slower than the app writes: hold this response's chunks
-  Resume: 9, // the client caught up
+  Pause: 8, // the proxy's buffers for this response are full (last resort): hold its chunks
+  Resume: 9, // the buffers have room again (every Pause gets a Resume or an Abort)
   // worker → arbiter
   Ready: 16, // JSON { pid, interface, python, capacity }
   Heartbeat: 17,
