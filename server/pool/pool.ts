@@ -63,6 +63,7 @@ export class Pool implements Upstream {
   private readonly exitWaiters = new Map<WorkerProcess, () => void>();
   private readonly timedOut = new Set<WorkerProcess>();
   private sweeps = 0;
+  private readonly serviceTime = new ServiceTime();
   /** What the workers reported for interface "auto". */
   private detectedInterface: 'wsgi' | 'asgi' | undefined;
   /** The load failure as data (file and line), while the app cannot load. */
@@ -115,7 +116,7 @@ export class Pool implements Upstream {
       startedAt: 0,
       responseStarted: false,
       revoking: false,
-      takenBack: false,
+      takenBack: 0,
       done: false,
     };
     this.enqueue(job);
@@ -162,7 +163,11 @@ export class Pool implements Upstream {
     return { code: 'UNAVAILABLE', message: this.failure ?? `no worker of pool '${this.name}' is available`, ...this.failureAt };
   }
 
-  /** Hands the job to the least-busy worker with a free slot; with prefetch, a busy one may queue it. */
+  /**
+   * Hands the job to the least-busy worker with a free slot. With prefetch, a busy worker
+   * may hold it, but never one whose running request has outlived the pool's recent
+   * service times: a fast request must not wait behind a slow one.
+   */
   private assign(job: Job, allowPrefetch: boolean): boolean {
     let best: WorkerProcess | undefined;
     for (const w of this.workers) {
@@ -170,8 +175,9 @@ export class Pool implements Upstream {
       if (!best || w.inFlight < best.inFlight) best = w;
     }
     if (!best && allowPrefetch && this.options.prefetch > 0 && !job.request.body) {
+      const now = Date.now();
       for (const w of this.workers) {
-        if (!w.accepting || w.inFlight >= w.capacity + this.options.prefetch) continue;
+        if (!w.accepting || w.interface === 'asgi' || w.inFlight >= w.capacity + this.options.prefetch || this.isStuck(w, now)) continue;
         if (!best || w.inFlight < best.inFlight) best = w;
       }
     }
@@ -180,11 +186,20 @@ export class Pool implements Upstream {
     return true;
   }
 
+  /** Every running slot of `w` holds a request older than the pool's recent service times. */
+  private isStuck(w: WorkerProcess, now: number): boolean {
+    const limit = this.serviceTime.slowAfterMs();
+    for (let i = 0; i < Math.min(w.capacity, w.jobs.length); i++) {
+      const started = w.jobs[i].startedAt;
+      if (!started || now - started <= limit) return false;
+    }
+    return w.jobs.length >= w.capacity;
+  }
+
   /**
-   * Moves queued jobs to workers; then every worker with a free slot and nothing waiting
-   * at it takes back the longest-waiting prefetched job of the worker with the most
-   * waiting, so a fast request never sits behind a slow one while another worker could
-   * run it.
+   * Moves queued jobs to workers, then takes back prefetched jobs that would wait: those
+   * behind a request that has run long (when another worker is not stuck), and, for a
+   * worker with a free slot and nothing waiting at it, the longest-waiting one elsewhere.
    */
   private pump(): void {
     while (this.queue.length > 0) {
@@ -193,12 +208,13 @@ export class Pool implements Upstream {
         this.queue.shift();
         continue;
       }
-      // A job taken back from a busy worker waits for a free slot: prefetching it again
-      // could hand it straight back to a busy worker (seen as ping-pong under load).
-      if (!this.assign(job, !job.takenBack)) break;
+      // A job taken back twice waits for a free slot: no ping-pong between busy workers.
+      if (!this.assign(job, job.takenBack < 2)) break;
       this.queue.shift();
     }
-    if (this.queue.length > 0 || this.options.prefetch === 0) return;
+    if (this.options.prefetch === 0) return;
+    this.rescueStuck();
+    if (this.queue.length > 0) return;
     for (const free of this.workers) {
       if (!free.accepting || free.inFlight >= free.capacity) continue;
       let holder: WorkerProcess | undefined;
@@ -214,6 +230,20 @@ export class Pool implements Upstream {
       if (!holder) return;
       holder.revoke(waitingJobs(holder)[0]);
     }
+  }
+
+  /** Requests parked behind a long-running one go back to the queue, for a worker that will run them sooner. */
+  private rescueStuck(): void {
+    const now = Date.now();
+    let stuck: WorkerProcess[] | undefined;
+    let healthy = false;
+    for (const w of this.workers) {
+      if (!w.accepting) continue;
+      if (this.isStuck(w, now)) (stuck ??= []).push(w);
+      else healthy = true;
+    }
+    if (!stuck || !healthy) return;
+    for (const w of stuck) for (const job of waitingJobs(w)) w.revoke(job);
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────
@@ -366,7 +396,8 @@ export class Pool implements Upstream {
       },
       {
         onReady: (worker) => this.onReady(worker),
-        onJobDone: (worker) => {
+        onJobDone: (worker, job) => {
+          if (job.startedAt) this.serviceTime.record(Date.now() - job.startedAt);
           // Gunicorn's max_requests: a fresh worker replaces one that served its share.
           if (this.config.maxRequests > 0 && worker.requests >= this.config.maxRequests && !worker.retiring) {
             this.options.logger.info('server', `worker ${worker.id} served ${worker.requests} requests (maxRequests); replacing it`, { pool: this.name, workerId: worker.id });
@@ -377,12 +408,15 @@ export class Pool implements Upstream {
         },
         onRevoked: (_worker, job) => {
           if (job.done) return;
-          job.takenBack = true;
+          job.takenBack++;
           job.worker = undefined;
           // A fresh id: a stale copy still unread in the old worker's channel can never
           // be mistaken for this one (the worker drops it by its old id).
           job.requestId = nextRequestId();
-          this.queue.unshift(job);
+          // Back in its place by arrival: first come, first served.
+          let at = 0;
+          while (at < this.queue.length && this.queue[at].enqueuedAt <= job.enqueuedAt) at++;
+          this.queue.splice(at, 0, job);
           this.pump();
         },
         onExit: (worker, code, signal) => this.onExit(worker, code, signal),
@@ -540,6 +574,7 @@ export class Pool implements Upstream {
         setTimeout(() => w.kill(), 500).unref();
       }
     }
+    if (this.options.prefetch > 0) this.rescueStuck();
     if (++this.sweeps % 8 === 0) void this.sampleMemory();
   }
 
@@ -582,6 +617,32 @@ export class Pool implements Upstream {
   }
   private emitPool(): void {
     this.options.events.onPool(this.info());
+  }
+}
+
+/**
+ * The pool's recent service times: a request running several times longer than the
+ * median of the last 64 is "long", and nothing is prefetched behind it. The median, not
+ * the mean: a few slow requests must not make every request look fast.
+ */
+export class ServiceTime {
+  private readonly ring = new Float64Array(64);
+  private count = 0;
+  private thresholdMs = 3;
+
+  record(ms: number): void {
+    this.ring[this.count % this.ring.length] = ms;
+    this.count++;
+    if (this.count % 16 === 0 || this.count < 16) {
+      const n = Math.min(this.count, this.ring.length);
+      const sorted = Array.from(this.ring.subarray(0, n)).sort((x, y) => x - y);
+      this.thresholdMs = Math.max(3 * sorted[n >> 1], 3);
+    }
+  }
+
+  /** 3× the median, never under 3 ms: scheduler noise must not count as a slow request. */
+  slowAfterMs(): number {
+    return this.thresholdMs;
   }
 }
 

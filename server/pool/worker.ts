@@ -21,8 +21,8 @@ export interface Job {
   startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
   responseStarted: boolean;
   revoking: boolean;
-  /** Taken back from a busy worker: it now waits for a free slot, never a prefetch. */
-  takenBack: boolean;
+  /** How often it was taken back from a worker; after twice it waits for a free slot. */
+  takenBack: number;
   done: boolean;
 }
 
@@ -182,6 +182,8 @@ export class WorkerProcess {
     if (this.byId.has(requestId)) this.control.send(FrameType.Resume, requestId);
   }
   revoke(job: Job): void {
+    // An ASGI worker runs every request it gets at once: it has nothing to give back.
+    if (this.interface === 'asgi' || job.revoking) return;
     job.revoking = true;
     this.control.send(FrameType.Revoke, job.requestId);
   }

@@ -206,3 +206,66 @@ describe('take-back under load', { skip: python ? false : 'no python3 found' }, 
     }
   });
 });
+
+describe('dispatch without head-of-line blocking', { skip: python ? false : 'no python3 found' }, () => {
+  test('a fast request, while one worker runs a long request and the other is kept busy with short ones, is answered before the long one ends', async () => {
+    const dir = tempDir();
+    writeApp(dir, { pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] });
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+      const order: string[] = [];
+      let longDone = false;
+      const long = request(server.url + 'slow?3').then(() => {
+        longDone = true;
+        order.push('long');
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      // Three clients keep the other worker busy (and its prefetch slots full) with 50 ms requests.
+      const busy = Array.from({ length: 3 }, async () => {
+        while (!longDone) await request(server.url + 'slow?0.05');
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 5; i++) {
+        await request(server.url + 'fast');
+        order.push('fast');
+      }
+      await Promise.all([long, ...busy]);
+      assert.deepEqual(order, ['fast', 'fast', 'fast', 'fast', 'fast', 'long']);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an ASGI pool given more requests than its workers run at once answers every one (it is never sent a Revoke it cannot act on)', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'asgi_app.py'), [
+      'import asyncio, os',
+      'async def app(scope, receive, send):',
+      '    if scope["type"] != "http":',
+      '        return',
+      '    await asyncio.sleep(0.3)',
+      '    body = str(os.getpid()).encode()',
+      '    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})',
+      '    await send({"type": "http.response.body", "body": body})',
+      '',
+    ].join('\n'));
+    writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify({
+      pools: { web: { app: 'asgi_app:app', interface: 'asgi', workers: 2 } },
+      routes: [{ path: '/', pool: 'web' }],
+      limits: { queueSize: 400 },
+    }));
+    const server = await serve(dir, ['--python', python!]);
+    try {
+      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+      // 250 at once: more than the two workers' 100 slots each, so some wait in the pool.
+      const replies = await Promise.all(Array.from({ length: 250 }, () => request(server.url + 'x')));
+      assert.deepEqual([...new Set(replies.map((r) => r.status))], [200]);
+      assert.equal(new Set(replies.map((r) => r.text)).size, 2);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ServiceTime } from '../../server/pool/pool';
+
+test('a request is long after 3× the median of recent service times, never under 3 ms', () => {
+  const times = new ServiceTime();
+  assert.equal(times.slowAfterMs(), 3);
+  for (let i = 0; i < 64; i++) times.record(0.4);
+  assert.equal(times.slowAfterMs(), 3);
+  for (let i = 0; i < 64; i++) times.record(20);
+  assert.equal(times.slowAfterMs(), 60);
+});
+
+test('a few slow requests do not move the threshold: it follows the median, not the mean', () => {
+  const times = new ServiceTime();
+  for (let i = 0; i < 64; i++) times.record(i % 10 === 0 ? 200 : 2);
+  assert.equal(times.slowAfterMs(), 6);
+});
