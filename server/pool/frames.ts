@@ -44,7 +44,11 @@ export function frameHeader(type: FrameTypeValue, requestId: number, payloadLeng
   return header;
 }
 
-/** Collects frames during one event-loop turn and writes them as one buffer. */
+/**
+ * Collects frames during one event-loop turn and writes them as one buffer. The flush runs
+ * in setImmediate, after every socket read of the turn: under load, the requests of many
+ * connections go to a worker in one write (process.nextTick flushed after each one).
+ */
 export class FrameWriter {
   private parts: Buffer[] = [];
   private scheduled = false;
@@ -56,7 +60,7 @@ export class FrameWriter {
     if (payload && payload.length) this.parts.push(payload);
     if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(this.flush);
+      setImmediate(this.flush);
     }
   }
 
