@@ -198,6 +198,51 @@ describe('response buffering', { skip: python ? false : 'no python3 found' }, ()
     }
   });
 
+  for (const framing of ['Content-Length', 'chunked']) {
+    test(`an answer (${framing}) whose worker dies midway is cut, never ended cleanly`, async () => {
+      // Two threads: /progress is answered while the download runs.
+      const served = await serveApp({ pools: POOL(1, { threads: 2 }), routes: [{ path: '/', pool: 'web' }] });
+      try {
+        const pending = download(served.server.url + `big?mib=4&pace=0.05&length=${framing === 'chunked' ? 'no' : 'yes'}`);
+        const line = await eventually(() => served.requests().find((l) => l.startsWith('GET /big')), 10000, 'the download to start');
+        await eventually(async () => json<{ chunks: number }>(await request(served.server.url + 'progress')).chunks > 3, 10000, 'a few chunks');
+        process.kill(Number(line.split(' ').pop()), 'SIGKILL');
+        const result = await pending;
+        assert.equal(result.status, 200);
+        assert.equal(result.complete, false, 'the client can tell the answer is incomplete');
+        assert.ok(result.length < 4 * 1024 * 1024);
+      } finally {
+        await served.close();
+      }
+    });
+  }
+
+  test('a server killed with -9 while it holds an answer in a temp file leaves no file behind', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      let spilled = 0;
+      await new Promise<void>((resolve) => {
+        const req = http.get(served.server.url + 'big?mib=64', { agent: false }, (res) => {
+          res.once('data', () => {
+            res.pause();
+            void eventually(() => tempFds(served) > 0, 10000, 'a temp file').then((n) => {
+              spilled = n;
+              served.server.child.kill('SIGKILL');
+              resolve();
+            });
+          });
+        });
+        req.on('error', () => undefined);
+      });
+      const child = served.server.child;
+      if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+      assert.ok(spilled > 0);
+      assert.deepEqual(readdirSync(served.tempDir), []);
+    } finally {
+      await served.close();
+    }
+  });
+
   test('a streamed answer still reaches the client in parts', async () => {
     const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
     try {
