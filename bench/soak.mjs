@@ -36,6 +36,7 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
   --quick             40 s per stack; writes nothing unless --write
   --stacks LIST       comma-separated, from: ${Object.keys(SOAK_STACKS).join(', ')} (default both, in that order)
   --timeout S         the pool timeout of both stacks, seconds (ServeStack "timeout", gunicorn --timeout; default 5)
+  --nginx-http10      nginx talks HTTP/1.0 to gunicorn (its default) instead of 1.1 (bench/lib/stacks.mjs, production configs)
   --write / --no-write  write bench/results/soak-<date>.json and .md (default: write, except with --quick)
   --update-doc        also replace the generated block of docs/RELIABILITY.md with this run's figures
   --keep-tmp          keep the temp dir (configs, every log) for inspection
@@ -46,7 +47,7 @@ const { values: opt } = parseArgs({
   options: {
     minutes: { type: 'string' }, quick: { type: 'boolean' }, stacks: { type: 'string' }, timeout: { type: 'string' },
     write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, 'update-doc': { type: 'boolean' }, 'keep-tmp': { type: 'boolean' },
-    render: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    render: { type: 'string' }, 'nginx-http10': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   },
 });
 const log = (text) => process.stderr.write(`soak: ${text}\n`);
@@ -81,6 +82,7 @@ const num = (v, dflt, name) => {
 const options = {
   minutes: num(opt.minutes, opt.quick ? 40 / 60 : 3, 'minutes'),
   timeoutS: num(opt.timeout, 5, 'timeout'),
+  nginxHttp10: opt['nginx-http10'] ?? false,
   write: opt['no-write'] ? false : (opt.write ?? !opt.quick),
 };
 const stackIds = (opt.stacks ?? Object.keys(SOAK_STACKS).join(',')).split(',').filter(Boolean);
@@ -214,7 +216,7 @@ async function inject(stack, kind) {
 
 async function soakOne(id, ports) {
   log(`starting ${SOAK_STACKS[id].label} on 127.0.0.1:${ports[0]}`);
-  const stack = await SOAK_STACKS[id].start({ tmp, fixturesDir, ports, cli, repo, timeoutS: options.timeoutS });
+  const stack = await SOAK_STACKS[id].start({ tmp, fixturesDir, ports, cli, repo, timeoutS: options.timeoutS, nginxHttp10: options.nginxHttp10 });
   let deathNote;
   try {
     const expectedJson = await sanityCheck(stack);

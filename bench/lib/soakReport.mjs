@@ -136,7 +136,7 @@ export function renderMarkdown(result) {
   out.push('');
   out.push(`ServeStack \`${facts.servestack}\` (dist built ${result.buildTime}); ${facts.nproc} × ${facts.cpu}, ${facts.memory}, ${facts.os} (${facts.kernel}); Node ${facts.node}, ${facts.python}, Flask ${facts.flask}, nginx ${facts.nginx}, ${facts.gunicorn}. Load average at start ${facts.loadavg}.`);
   const length = options.minutes >= 1 ? `${options.minutes} min` : `${Math.round(options.minutes * 60)} s`;
-  out.push(`Each stack: ${length} of mixed load, 2 workers, pool timeout ${options.timeoutS} s, the same fault schedule (${result.schedule.map((f) => f.kind).join(', ')}), one fault every ~${Math.round(result.faultSpacingS)} s.`);
+  out.push(`Each stack: ${length} of mixed load, 2 workers, pool timeout ${options.timeoutS} s, the same fault schedule (${result.schedule.map((f) => f.kind).join(', ')}), one fault every ~${Math.round(result.faultSpacingS)} s. nginx talks HTTP/${options.nginxHttp10 ? '1.0 (its default)' : '1.1'} to gunicorn, buffering on (its defaults).`);
   out.push('');
   out.push('**Answers per client kind** (requests: outcomes)');
   out.push('');
