@@ -34,17 +34,7 @@ export function summarizeStack({ stack, tally, faults, timeoutKills, workerPids,
     kinds[k] = { ...rest };
     if (latenciesMs.length) kinds[k].latencyMs = { p50: percentile(latenciesMs, 50), p99: percentile(latenciesMs, 99), max: Math.max(...latenciesMs), n: latenciesMs.length, over1s: latenciesMs.filter((ms) => ms > 1000).length };
   }
-  // Each not-ok answer counts against the latest fault before it, if that fault is at most FAULT_WINDOW_S old.
-  const owner = (t) => faults.filter((f) => f.at <= t && t < f.at + FAULT_WINDOW_S).at(-1);
-  const windowed = faults.map((f) => {
-    const inWindow = tally.events.filter((e) => owner(e.t) === f);
-    const byKind = {};
-    for (const e of inWindow) byKind[`${e.kind} ${e.result}`] = (byKind[`${e.kind} ${e.result}`] ?? 0) + 1;
-    let okGetsAfter = 0;
-    for (let sec = Math.floor(f.at); sec < Math.floor(f.at + FAULT_WINDOW_S); sec++) okGetsAfter += tally.okGetsPerSecond[sec] ?? 0;
-    return { ...f, okGetsAfter, notOkAfter: inWindow.length, notOkAfterByKind: byKind, getFailedAfter: inWindow.filter((e) => GET_KINDS.includes(e.kind) && e.result === 'failed').length };
-  });
-  const normalFailedOutside = tally.events.filter((e) => e.kind === 'normal' && !owner(e.t)).length;
+  const { faults: windowed, normalFailedOutside } = faultWindows(faults, tally.events, tally.okGetsPerSecond);
   return {
     id: stack.id,
     label: stack.label,
@@ -59,8 +49,41 @@ export function summarizeStack({ stack, tally, faults, timeoutKills, workerPids,
     peakRssKb,
     normalFailedOutsideFaults: normalFailedOutside,
     eventsDropped: tally.eventsDropped,
-    firstEvents: tally.events.slice(0, 40),
+    events: tally.events,
+    okGetsPerSecond: tally.okGetsPerSecond.map((n) => n ?? 0),
   };
+}
+
+/**
+ * What followed each fault. Each not-ok answer counts against the latest fault before it,
+ * if that fault is at most FAULT_WINDOW_S old. A GET "failed after a kill" is a 5xx or a
+ * connection error; a client's own 30 s timeout in a stalled pool is not evidence of a lost worker.
+ */
+export function faultWindows(faults, events, okGetsPerSecond) {
+  const owner = (t) => faults.filter((f) => f.at <= t && t < f.at + FAULT_WINDOW_S).at(-1);
+  const windowed = faults.map((f) => {
+    const inWindow = events.filter((e) => owner(e.t) === f);
+    const byKind = {};
+    for (const e of inWindow) byKind[`${e.kind} ${e.result}`] = (byKind[`${e.kind} ${e.result}`] ?? 0) + 1;
+    let okGetsAfter = 0;
+    for (let sec = Math.floor(f.at); sec < Math.floor(f.at + FAULT_WINDOW_S); sec++) okGetsAfter += okGetsPerSecond?.[sec] ?? 0;
+    return {
+      ...f,
+      okGetsAfter: okGetsPerSecond ? okGetsAfter : f.okGetsAfter,
+      notOkAfter: inWindow.length,
+      notOkAfterByKind: byKind,
+      getFailedAfter: inWindow.filter((e) => GET_KINDS.includes(e.kind) && e.result === 'failed' && !e.why.startsWith('TIMEOUT')).length,
+    };
+  });
+  const normalFailedOutside = events.filter((e) => e.kind === 'normal' && !owner(e.t)).length;
+  return { faults: windowed, normalFailedOutside };
+}
+
+/** Recomputes the fault windows from a stored run's events, so a re-render applies the current rules. */
+function refreshed(s) {
+  if (!s.events) return s;
+  const { faults, normalFailedOutside } = faultWindows(s.faults, s.events, s.okGetsPerSecond);
+  return { ...s, faults, normalFailedOutsideFaults: normalFailedOutside };
 }
 
 const sumKinds = (s, field, kinds = KINDS) => kinds.reduce((n, k) => n + (s.kinds[k]?.[field] ?? 0), 0);
@@ -82,7 +105,7 @@ export function verdicts(s, timeoutS) {
       : {
           // Too little traffic got through around the kills to tell (a stalled pool): not shown either way.
           kept: killGetFailures > 0 ? false : killGetsOk < 5 * kills.length ? null : true,
-          why: `${killGetFailures} GETs failed (5xx or connection error) and ${killGetsOk} were answered within ${FAULT_WINDOW_S} s of ${kills.length} kill -9${killGetFailures === 0 && killGetsOk < 5 * kills.length ? ': too few got through to tell' : ''}`,
+          why: `${killGetFailures} GETs failed (5xx or connection error, not counting client timeouts) and ${killGetsOk} were answered within ${FAULT_WINDOW_S} s of ${kills.length} kill -9${killGetFailures === 0 && killGetsOk < 5 * kills.length ? ': too few got through to tell' : ''}`,
         },
     noSilentCut: { kept: silent === 0, why: `${silent} answers ended cleanly but short or wrong; ${truncated} cut where the client could tell` },
     slowClients: {
@@ -127,7 +150,8 @@ function faultSummary(s, kind) {
 
 /** The Markdown block: machine, command, the side-by-side tables, the verdicts. */
 export function renderMarkdown(result) {
-  const { facts, options, stacks } = result;
+  const { facts, options } = result;
+  const stacks = result.stacks.map(refreshed);
   const cols = stacks.map((s) => s.label);
   const row = (label, cells) => `| ${label} | ${cells.join(' | ')} |`;
   const head = [row('', cols), `|---|${cols.map(() => '---').join('|')}|`];
