@@ -75,7 +75,12 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
     return exchange.run();
   }
   void bufferRequestBody(req, options).then((result) => {
-    if (res.destroyed || res.writableEnded) return result.ok ? result.body.release() : undefined;
+    if (res.destroyed || res.writableEnded) {
+      // The client went away while its body was read: logged as NGINX does, 499.
+      if (result.ok) result.body.release();
+      settle({ status: 499, bytes: 0 });
+      return;
+    }
     if (!result.ok) {
       if (result.reason === 'too-large') {
         res.setHeader('Connection', 'close');
@@ -202,7 +207,7 @@ class Exchange {
     this.over = true;
     this.settle({
       status,
-      bytes: this.buffer?.bytes ?? 0,
+      bytes: this.buffer?.sentBytes() ?? 0,
       upstreamMs: upstreamMs ?? (this.submittedAt ? performance.now() - this.submittedAt : undefined),
       worker: this.worker,
     });

@@ -36,8 +36,8 @@ export class ResponseBuffer {
   private upstreamPaused = false;
   private ended = false;
   private finished = false;
-  /** Bytes of the body handed on by the upstream. */
-  bytes = 0;
+  /** Body bytes given to the response, for the access log. */
+  private handedOn = 0;
 
   constructor(private readonly res: ServerResponse, private readonly options: ResponseBufferOptions) {
     res.on('drain', this.onDrain);
@@ -50,11 +50,7 @@ export class ResponseBuffer {
 
   write(chunk: Buffer): void {
     if (this.finished) return;
-    this.bytes += chunk.length;
-    if (!this.clientBlocked && !this.holding) {
-      if (!this.res.write(chunk)) this.clientBlocked = true;
-      return;
-    }
+    if (!this.clientBlocked && !this.holding) return this.send(chunk);
     this.hold(chunk);
   }
 
@@ -82,6 +78,20 @@ export class ResponseBuffer {
     this.inMemory = 0;
     this.file?.close();
     this.file = undefined;
+  }
+
+  /**
+   * Body bytes that left for the client (NGINX's $body_bytes_sent): what was given to the
+   * response less what Node still holds for the socket. A client that left early is logged
+   * with what it could have read, not with the size of the answer.
+   */
+  sentBytes(): number {
+    return Math.max(0, this.handedOn - (this.res.writableFinished ? 0 : this.res.writableLength));
+  }
+
+  private send(chunk: Buffer): void {
+    this.handedOn += chunk.length;
+    if (!this.res.write(chunk)) this.clientBlocked = true;
   }
 
   private hold(chunk: Buffer): void {
@@ -158,7 +168,7 @@ export class ResponseBuffer {
       if (head.buffer !== undefined) {
         this.queue.shift();
         this.inMemory -= head.buffer.length;
-        if (!this.res.write(head.buffer)) this.clientBlocked = true;
+        this.send(head.buffer);
         continue;
       }
       this.readFileSegment(head);
@@ -185,7 +195,7 @@ export class ResponseBuffer {
         if (this.finished) return;
         segment.start += data.length;
         if (segment.start >= segment.end) this.queue.shift();
-        if (!this.res.write(data)) this.clientBlocked = true;
+        this.send(data);
         this.pump();
       },
       () => {

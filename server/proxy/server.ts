@@ -146,6 +146,8 @@ export class ProxyServer {
     let routePath = '-';
     let poolName: string | undefined;
     let logged = false;
+    /** A forwarded request is logged by forward(), which knows what the client could read. */
+    let forwarded = false;
     const finish = (status: number, bytes: number, upstreamMs?: number, worker?: string) => {
       if (logged) return;
       logged = true;
@@ -155,7 +157,7 @@ export class ProxyServer {
     };
     res.on('close', () => {
       this.inFlight--;
-      if (!logged) finish(res.writableFinished ? res.statusCode : 499, sentBodyLength(req, res));
+      if (!logged && !forwarded) finish(res.writableFinished ? res.statusCode : 499, sentBodyLength(req, res));
       if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
     });
 
@@ -193,6 +195,7 @@ export class ProxyServer {
     if (route.kind === 'pool') poolName = route.pool;
     if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
     const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
+    forwarded = true;
     forward(req, res, upstream, {
       facts: { ...facts, serverName },
       routePrefix: route.path,
