@@ -248,3 +248,26 @@ describe('strict HTTP/1.1 does not rest on Node defaults', { skip: python ? fals
     assert.equal(seen.headers.filter((h) => h.startsWith('HTTP_X_N')).length, 2500);
   });
 });
+
+describe('a connection that never sends a byte', { skip: python ? false : 'no python3 found' }, () => {
+  test('does not hold up the server\'s stop, even with a long headerTimeout', async () => {
+    const dir = tempCopy(APP);
+    const config = JSON.parse(readFileSync(path.join(dir, 'servestack.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as Record<string, unknown>;
+    writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify({ ...config, limits: { headerTimeout: '1h' } }));
+    const server = await serve(dir, ['--python', python!]);
+    const silent = net.connect(server.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => silent.once('connect', resolve).once('error', reject));
+      const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+      silent.on('error', () => undefined);
+      // A request on another connection proves the server took the silent one in (it was accepted first).
+      assert.equal((await request(`${server.url}__marker`)).status, 200);
+      assert.equal(await server.stop(), 0, 'the server stopped by itself, not by the harness\'s SIGKILL');
+      await closed;
+    } finally {
+      silent.destroy();
+      await server.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
