@@ -158,9 +158,11 @@ export class StrictFront {
     if (this.answered.has(socket)) return; // the parser repeats its error for each later chunk
     this.answered.add(socket);
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (inFlight) {
-      // An answer is on its way (a refusal of this very request, or the app's answer to an
-      // earlier pipelined one): writing now would corrupt it. Let it finish, then close.
+    if (inFlight && (inFlight.headersSent || inFlight.req.complete)) {
+      // An answer is on its way (a refusal of this very request), or is owed to an earlier,
+      // whole, pipelined request: writing now would corrupt it. Let it finish, then close.
+      // (A request whose own body broke the parser gets the answer below instead, like
+      // Node's default: its response then closes unfinished, which cancels its upstream.)
       inFlight.shouldKeepAlive = false;
       if (inFlight.writableFinished) socket.destroySoon();
       else inFlight.once('finish', () => socket.destroySoon());
@@ -173,13 +175,15 @@ export class StrictFront {
     }
     const refusal = parserErrorRefusal(error.code, error.rawPacket, this.options.limits());
     const line = requestLineOf(error.rawPacket);
-    this.answerOnSocket(socket, refusal, undefined, line, line?.startsWith('HEAD ') ?? false);
+    // A request already in flight has its own access line (it ends unfinished, as 499).
+    this.answerOnSocket(socket, refusal, undefined, line, line?.startsWith('HEAD ') ?? false, !inFlight);
   }
 
-  private answerOnSocket(socket: Socket, refusal: Refusal, req: AccessRequest | undefined, requestLine: string | undefined, head = false): void {
+  private answerOnSocket(socket: Socket, refusal: Refusal, req: AccessRequest | undefined, requestLine: string | undefined, head = false, log = true): void {
     const { bytes, bodyLength } = rawErrorResponse(refusal.status, refusal.reason, refusal.headers, head);
     if (socket.writable) socket.write(bytes);
     socket.destroySoon();
+    if (!log) return;
     const now = performance.now();
     const logged = requestLine === undefined ? undefined : requestLine.length > LOGGED_LINE ? `${requestLine.slice(0, LOGGED_LINE)}…` : requestLine;
     this.options.record(refusal.status);
