@@ -17,6 +17,7 @@ export const DEFAULTS = {
   limits: {
     maxBodySize: schemaDefault('/properties/limits/properties/maxBodySize'),
     maxHeaderSize: schemaDefault('/properties/limits/properties/maxHeaderSize'),
+    maxHeaderLineSize: schemaDefault('/properties/limits/properties/maxHeaderLineSize'),
     headerTimeout: schemaDefault('/properties/limits/properties/headerTimeout'),
     queueSize: schemaDefault('/properties/limits/properties/queueSize'),
     maxHeaderCount: schemaDefault('/properties/limits/properties/maxHeaderCount'),

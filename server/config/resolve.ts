@@ -265,6 +265,7 @@ function resolveLimits(raw: Obj, ctx: Ctx): LimitsConfig {
   return {
     maxBodySize: unit(ctx, parseSize, written.maxBodySize, d.maxBodySize, at('maxBodySize')) ?? 0,
     maxHeaderSize: unit(ctx, parseSize, written.maxHeaderSize, d.maxHeaderSize, at('maxHeaderSize')) ?? 0,
+    maxHeaderLineSize: unit(ctx, parseSize, written.maxHeaderLineSize, d.maxHeaderLineSize, at('maxHeaderLineSize')) ?? 0,
     headerTimeoutMs: unit(ctx, parseDuration, written.headerTimeout, d.headerTimeout, at('headerTimeout')) ?? 0,
     queueSize: pick(written.queueSize, 'number', d.queueSize as number),
     maxHeaderCount: pick(written.maxHeaderCount, 'number', d.maxHeaderCount as number),

@@ -79,7 +79,8 @@ export type TlsConfig = 'auto' | { cert: string; key: string };
 
 export interface LimitsConfig {
   maxBodySize: number; // bytes
-  maxHeaderSize: number; // bytes
+  maxHeaderSize: number; // bytes of the whole head (request line and header fields) before 431
+  maxHeaderLineSize: number; // bytes of the request line (414) or of one header field (431)
   headerTimeoutMs: number;
   queueSize: number; // requests waiting for a worker per pool before 503
   maxHeaderCount: number; // header fields per request before 431

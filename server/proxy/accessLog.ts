@@ -25,6 +25,14 @@ function quoted(value: string | undefined): string {
   return '"' + value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) + '"';
 }
 
+/** What a line shows of the request: an IncomingMessage, or what could be read of a head the parser refused. */
+export interface AccessRequest {
+  method?: string;
+  url?: string;
+  httpVersion: string;
+  headers: { referer?: string; 'user-agent'?: string };
+}
+
 export interface AccessFacts {
   remoteAddr: string;
   status: number;
@@ -33,10 +41,12 @@ export interface AccessFacts {
   endedAt: number;
   upstreamMs?: number;
   worker?: string; // "pool:id"
+  /** The request line as received, when the parser could not split it (NGINX logs $request so). */
+  requestLine?: string;
 }
 
-export function accessLine(req: IncomingMessage, facts: AccessFacts): string {
-  const request = `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+export function accessLine(req: AccessRequest, facts: AccessFacts): string {
+  const request = facts.requestLine ?? `${req.method} ${req.url} HTTP/${req.httpVersion}`;
   const rt = ((facts.endedAt - facts.startedAt) / 1000).toFixed(3);
   const urt = facts.upstreamMs === undefined ? '-' : (facts.upstreamMs / 1000).toFixed(3);
   return (

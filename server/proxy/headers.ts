@@ -2,14 +2,20 @@
 // named in Connection stay on their hop, both ways. Forwarding headers that arrive from
 // the client are dropped and set afresh: ServeStack is the edge, so nothing a client
 // claims about where it came from is passed on (a spoofed X-Forwarded-For would reach
-// the app as the truth — the app's proxy-fix middleware trusts loopback).
+// the app as the truth — the app's proxy-fix middleware trusts loopback). Two more never
+// cross, to any upstream: `Proxy`, which CGI-style apps see as HTTP_PROXY and many HTTP
+// clients take as their outgoing proxy (httpoxy, CVE-2016-5385); and any name with an
+// underscore, which WSGI folds onto the dashed name (`X_Forwarded_For` would reach the app
+// as HTTP_X_FORWARDED_FOR) — NGINX drops those too (underscores_in_headers off).
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
 ]);
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+const NEVER_FORWARDED = new Set(['proxy']);
 
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (!value) return undefined;
@@ -31,7 +37,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
   const out: [string, string][] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || FORWARDING.has(name) || listed?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || FORWARDING.has(name) || NEVER_FORWARDED.has(name) || listed?.has(name) || name.includes('_')) continue;
     out.push([name, raw[i + 1]]);
   }
   out.push(['x-forwarded-for', facts.remoteAddr]);
@@ -57,6 +63,10 @@ export function downstreamResponseHeaders(headers: [string, string][]): string[]
 
 /** The client's address without the IPv4-mapped prefix, as NGINX's $remote_addr shows it. */
 export function clientAddress(req: IncomingMessage): string {
-  const addr = req.socket.remoteAddress ?? '';
+  return socketAddress(req.socket);
+}
+
+export function socketAddress(socket: Socket): string {
+  const addr = socket.remoteAddress ?? '';
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }

@@ -19,6 +19,7 @@ import { clientAddress, upstreamRequestHeaders } from './headers';
 import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
 import { createStaticHandler, type StaticHandler } from './static';
+import { StrictFront, admitRequest, answerRefusal, isWebSocketUpgrade } from './strictFront';
 
 export interface ProxyRoutes {
   router: Router;
@@ -48,6 +49,7 @@ export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>,
 
 export class ProxyServer {
   private readonly server: http.Server;
+  private readonly front: StrictFront;
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
   address: { host: string; port: number } | undefined;
@@ -65,16 +67,22 @@ export class ProxyServer {
         // Long uploads and streamed responses are the app's business; the pool's timeout bounds them.
         requestTimeout: 0,
         keepAliveTimeout: 65000,
+        // Strict parsing even when NODE_OPTIONS carries --insecure-http-parser.
+        insecureHTTPParser: false,
+        // Host is checked in requestChecks, so a request without one gets the error page and an access line.
+        requireHostHeader: false,
       },
       (req, res) => this.onRequest(req, res),
     );
     // Expect: 100-continue is the proxy's to answer: 413 for a declared body over the limit, else 100.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
+    // Node would keep only its first 2000 fields, silently; requestChecks counts them all (maxHeaderSize bounds them).
+    this.server.maxHeadersCount = 0;
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return;
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    this.front = new StrictFront(this.server, {
+      limits: () => this.routes.limits,
+      logger,
+      record: (status) => record('-', undefined, status, 0),
     });
   }
 
@@ -125,6 +133,7 @@ export class ProxyServer {
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.front.closeWaiting();
     if (this.inFlight > 0) {
       await Promise.race([
         new Promise<void>((resolve) => this.drainWaiters.push(resolve)),
@@ -136,6 +145,7 @@ export class ProxyServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
     const started = performance.now();
     this.inFlight++;
     const url = req.url ?? '/';
@@ -160,6 +170,7 @@ export class ProxyServer {
       if (!logged && !forwarded) finish(res.writableFinished ? res.statusCode : 499, sentBodyLength(req, res));
       if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
     });
+    if (refusal) return answerRefusal(res, refusal);
 
     if (pathname[0] !== '/') return sendErrorPage(res, 400, 'The request target must be a path starting with "/".');
     const match = routes.router.match(pathname);
@@ -208,6 +219,9 @@ export class ProxyServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const refusal = admitRequest(req, this.routes.limits);
+    if (refusal) return this.front.refuseOnSocket(req, socket, refusal);
+    if (!isWebSocketUpgrade(req)) return this.front.replayAsPlainRequest(req, socket, head);
     socket.on('error', () => socket.destroy());
     const url = req.url ?? '/';
     const q = url.indexOf('?');

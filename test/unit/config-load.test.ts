@@ -98,6 +98,7 @@ describe('defaults', () => {
     assert.deepEqual(config.limits, {
       maxBodySize: parseSize(limits.maxBodySize.default).value,
       maxHeaderSize: parseSize(limits.maxHeaderSize.default).value,
+      maxHeaderLineSize: parseSize(limits.maxHeaderLineSize.default).value,
       headerTimeoutMs: parseDuration(limits.headerTimeout.default).value,
       queueSize: limits.queueSize.default,
       maxHeaderCount: limits.maxHeaderCount.default,

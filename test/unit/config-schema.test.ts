@@ -47,7 +47,7 @@ describe('schema.json', () => {
 
   test('gives a default to every optional scalar setting of pools and limits', () => {
     const wanted = ['/interface', '/workers', '/threads', '/timeout', '/maxRequests', '/reload', '/env'].map((p) => `/definitions/pythonPool${p}`);
-    wanted.push('/definitions/commandPool/timeout', '/limits/maxBodySize', '/limits/maxHeaderSize', '/limits/headerTimeout', '/limits/queueSize', '/listen');
+    wanted.push('/definitions/commandPool/timeout', '/limits/maxBodySize', '/limits/maxHeaderSize', '/limits/maxHeaderLineSize', '/limits/maxHeaderCount', '/limits/headerTimeout', '/limits/queueSize', '/listen');
     const all = new Map(properties());
     for (const pointer of wanted) {
       const prop = all.get(pointer);
@@ -63,6 +63,7 @@ describe('schema.json', () => {
     assert.equal(parseDuration(d.poolTimeout.default).error, undefined);
     assert.equal(parseSize(limits.maxBodySize.default).error, undefined);
     assert.equal(parseSize(limits.maxHeaderSize.default).error, undefined);
+    assert.equal(parseSize(limits.maxHeaderLineSize.default).error, undefined);
     assert.equal(parseDuration(limits.headerTimeout.default).error, undefined);
   });
 
