@@ -62,10 +62,18 @@ export class Pool {
   private readonly exitWaiters = new Map<WorkerProcess, () => void>();
   private readonly timedOut = new Set<WorkerProcess>();
   private sweeps = 0;
+  /** limits.queueSize, live: a config change sets it for the next request that would wait. */
+  private queueSize: number;
 
   constructor(private readonly options: PoolOptions) {
     this.config = options.config;
     this.wanted = options.config.workers;
+    this.queueSize = options.queueSize;
+  }
+
+  /** Requests already waiting stay queued when the bound drops below them; new ones get 503 until it frees. */
+  setQueueSize(queueSize: number): void {
+    this.queueSize = queueSize;
   }
 
   get name(): string {
@@ -102,7 +110,7 @@ export class Pool {
     if (!this.workers.some((w) => w.state !== 'exited') && this.failure) {
       return job.onFail(503, this.failure);
     }
-    if (this.queue.length >= this.options.queueSize) {
+    if (this.queue.length >= this.queueSize) {
       return job.onFail(503, `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait`);
     }
     this.queue.push(job);
