@@ -249,7 +249,8 @@ export class RunningServer implements ControlTarget {
     }
     if (!routes || found.length > 0) {
       const list = new DiagnosticList(file, text ?? '', text === undefined ? undefined : parseTree(text, [], { allowTrailingComma: true }));
-      for (const p of found) list.add(p.code, p.message, p.path);
+      // data.provision: found by the running server, not by the checks an editor runs on the text.
+      for (const p of found) list.add(p.code, p.message, p.path, { data: { provision: true } });
       this.refuse(list.items, 'the new config could not be built');
       return { applied: false, problems: list.items, restartNeeded: [] };
     }
