@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { connectControl } from '../server/control/client';
 import type {
+  ConfigApplyResult,
   ControlEvent,
   ControlRequest,
   ControlResults,
@@ -13,7 +14,6 @@ import type {
   Snapshot,
   WorkerInfo,
 } from '../server/protocol';
-import type { Diagnostic } from '../server/config/types';
 
 type Transport = Awaited<ReturnType<typeof connectControl>>;
 
@@ -24,7 +24,7 @@ export class ControlClient implements vscode.Disposable {
   private readonly routesEmitter = new vscode.EventEmitter<RouteInfo[]>();
   private readonly metricsEmitter = new vscode.EventEmitter<MetricsSample>();
   private readonly logEmitter = new vscode.EventEmitter<LogLine>();
-  private readonly configEmitter = new vscode.EventEmitter<{ applied: boolean; diagnostics: Diagnostic[] }>();
+  private readonly configEmitter = new vscode.EventEmitter<ConfigApplyResult>();
   private readonly stoppingEmitter = new vscode.EventEmitter<void>();
 
   /** A full picture: on connect, and whenever the server sends one. */
@@ -78,7 +78,7 @@ export class ControlClient implements vscode.Disposable {
       case 'routes': this.routesEmitter.fire(event.routes); break;
       case 'metrics': this.metricsEmitter.fire(event.metrics); break;
       case 'log': this.logEmitter.fire(event.line); break;
-      case 'config': this.configEmitter.fire({ applied: event.applied, diagnostics: event.diagnostics }); break;
+      case 'config': this.configEmitter.fire({ applied: event.applied, diagnostics: event.diagnostics, restartNeeded: event.restartNeeded }); break;
       case 'stopping': this.stoppingEmitter.fire(); break;
       case 'reply': break; // the transport matches replies to requests
     }

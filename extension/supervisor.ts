@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ControlRequest, ControlResults, LogLine, MetricsSample, PoolInfo, RouteInfo, Snapshot, WorkerInfo } from '../server/protocol';
+import type { ConfigApplyResult, ControlRequest, ControlResults, LogLine, MetricsSample, PoolInfo, RouteInfo, Snapshot, WorkerInfo } from '../server/protocol';
 import { ControlClient } from './controlClient';
 import type { ServerLog } from './logChannel';
 import { resolveInterpreter, type Interpreter } from './python';
@@ -67,12 +67,15 @@ export class ServerSession implements vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   private readonly exitEmitter = new vscode.EventEmitter<UnexpectedExit>();
   private readonly poolFailureEmitter = new vscode.EventEmitter<PoolInfo>();
+  private readonly configEmitter = new vscode.EventEmitter<ConfigApplyResult>();
   /** State, pools, workers, routes or metrics changed. */
   readonly onDidChange = this.changeEmitter.event;
   /** The server exited without being asked to (a crash). */
   readonly onDidExitUnexpectedly = this.exitEmitter.event;
   /** A pool's app cannot load (once per distinct failure). */
   readonly onPoolFailure = this.poolFailureEmitter.event;
+  /** The server applied (or refused) an edit of servestack.json. */
+  readonly onConfig = this.configEmitter.event;
 
   constructor(
     readonly folder: vscode.WorkspaceFolder,
@@ -163,6 +166,7 @@ export class ServerSession implements vscode.Disposable {
       control.onRoutes((r) => { this.routes = r; this.changed(); }),
       control.onMetrics((m) => { this.metrics = m; this.changed(); }),
       control.onLog((line) => this.onLog(line)),
+      control.onConfig((result) => this.configEmitter.fire(result)),
       // Stopped from elsewhere (`servestack stop`, the dashboard): an exit that follows is no crash.
       control.onStopping(() => { if (this.state === 'running') this.setState('stopping'); }),
     ];
@@ -320,6 +324,7 @@ export class ServerSession implements vscode.Disposable {
     this.changeEmitter.dispose();
     this.exitEmitter.dispose();
     this.poolFailureEmitter.dispose();
+    this.configEmitter.dispose();
   }
 }
 
@@ -328,6 +333,8 @@ export class Supervisor implements vscode.Disposable {
   private readonly sessions = new Map<string, ServerSession>();
   private readonly sessionSubscriptions = new Map<string, vscode.Disposable[]>();
   private readonly crashes = new Map<string, number[]>();
+  /** The restart-only changes already offered per session (a new session starts with none). */
+  private readonly restartOffered = new WeakMap<ServerSession, string>();
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   private readonly startFailureEmitter = new vscode.EventEmitter<{ session: ServerSession; code: string; message: string }>();
   /** Any session started, stopped, or changed its pools, workers, routes or metrics. */
@@ -384,6 +391,7 @@ export class Supervisor implements vscode.Disposable {
       session.onDidChange(() => this.changeEmitter.fire()),
       session.onDidExitUnexpectedly((exit) => this.onCrash(session, exit)),
       session.onPoolFailure((pool) => this.onPoolFailure(session, pool)),
+      session.onConfig((result) => this.onConfig(session, result)),
     ]);
 
     const started = await vscode.window.withProgress(
@@ -413,6 +421,12 @@ export class Supervisor implements vscode.Disposable {
   async stop(session: ServerSession): Promise<void> {
     await session.stop();
     this.log.info(`${(vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? `[${session.folder.name}] ` : ''}Stopped.`);
+  }
+
+  /** Stop the folder's server, then serve it again (with the config as it is on disk now). */
+  async restart(session: ServerSession): Promise<ServerSession | undefined> {
+    await this.stop(session);
+    return this.serve(session.folder);
   }
 
   /** Stop every server; deactivate returns this promise. */
@@ -451,6 +465,40 @@ export class Supervisor implements vscode.Disposable {
       .then((choice) => {
         if (choice === 'Show Logs') this.log.show();
         if (choice === 'Restart') void this.serve(session.folder);
+      });
+  }
+
+  /**
+   * A field only a restart applies (listen, tls): offer the restart, once per distinct
+   * request (each later save reports it again until the server restarts). A change the
+   * server refused while provisioning it is shown too: the editor's own diagnostics
+   * cannot see it (an interpreter missing from PATH, a folder removed since).
+   */
+  private onConfig(session: ServerSession, result: ConfigApplyResult): void {
+    const configFile = vscode.Uri.joinPath(session.folder.uri, 'servestack.json');
+    if (!result.applied) {
+      const refused = result.diagnostics.find((d) => d.severity === 'error' && d.data?.provision === true);
+      if (!refused) return; // the Problems panel shows the checks' own diagnostics
+      void vscode.window.showErrorMessage(`ServeStack did not apply the change to servestack.json (line ${refused.line}): ${firstLine(refused.message)}. The running config keeps serving.`, 'Open servestack.json', 'Show Logs')
+        .then((choice) => {
+          if (choice === 'Show Logs') this.log.show();
+          if (choice === 'Open servestack.json') {
+            const line = Math.max(0, refused.line - 1);
+            void vscode.window.showTextDocument(configFile, { selection: new vscode.Range(line, 0, line, 0) });
+          }
+        });
+      return;
+    }
+    const pending = result.restartNeeded ?? [];
+    const key = pending.map((r) => `${r.field}=${r.wanted}`).join('\0');
+    if (key === (this.restartOffered.get(session) ?? '')) return;
+    this.restartOffered.set(session, key);
+    if (pending.length === 0) return;
+    const fields = pending.map((r) => `"${r.field}" (line ${r.line}: ${r.wanted})`).join(', ');
+    void vscode.window.showWarningMessage(`ServeStack: ${fields} changed in servestack.json of ${session.folder.name}; restart the server to apply it. It keeps serving at ${session.url ?? 'its address'} until then.`, 'Restart Server', 'Show Logs')
+      .then(async (choice) => {
+        if (choice === 'Show Logs') this.log.show();
+        if (choice === 'Restart Server') await this.restart(session);
       });
   }
 

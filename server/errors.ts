@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   CONFIG_POOL_UNUSED: 'a pool that no route uses',
   CONFIG_NOT_FOUND: 'the config file named does not exist',
   CONFIG_PATH_MISSING: 'a file the config names (envFile, python, tls cert or key) does not exist',
+  CONFIG_APPLY_FAILED: 'a new config passed its checks but could not be built; the running config keeps serving',
   // serving
   PORT_IN_USE: 'the port to listen on is taken',
   LISTEN_FAILED: 'the server could not listen',

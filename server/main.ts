@@ -4,8 +4,12 @@
 // when the new one fails).
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import { parseTree } from 'jsonc-parser';
 import { parseConfigText } from './config';
-import type { Diagnostic, PoolConfig, PythonPoolConfig, ServeConfig } from './config/types';
+import { placeOf, planConfigChange, runningAfter } from './config/apply';
+import { DiagnosticList } from './config/diagnostics';
+import { checkProvision } from './config/provision';
+import type { Diagnostic, LimitsConfig, PoolConfig, PythonPoolConfig, ServeConfig } from './config/types';
 import { startControlServer, type ControlServer } from './control/server';
 import { createMetrics, type Metrics } from './control/metrics';
 import { removeServerState, writeServerState } from './control/stateFile';
@@ -16,8 +20,8 @@ import { Logger } from './log';
 import { Pool } from './pool/pool';
 import { CommandPool } from './pool/commandPool';
 import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
-import { CONTROL_PROTOCOL_VERSION, type ControlEvent, type LogLine, type PoolInfo, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
-import { buildRoutes, ProxyServer } from './proxy/server';
+import { CONTROL_PROTOCOL_VERSION, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
+import { buildRoutes, ProxyServer, type ProxyRoutes } from './proxy/server';
 import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
 
@@ -33,6 +37,13 @@ export interface ServeOptions {
   /** Watch servestack.json and apply valid changes. */
   watchConfig?: boolean;
   overrides?: { host?: string; port?: number; workers?: number };
+}
+
+/** What applyConfig came to: problems found while provisioning (nothing changed), or what waits for a restart. */
+export interface ApplyOutcome {
+  applied: boolean;
+  problems: Diagnostic[];
+  restartNeeded: RestartNeededField[];
 }
 
 const SHUTDOWN_GRACE_MS = 10000;
@@ -73,7 +84,7 @@ export class RunningServer implements ControlTarget {
   }
 
   async start(): Promise<void> {
-    for (const pool of Object.values(this.config.pools)) this.addPool(pool);
+    for (const pool of Object.values(this.config.pools)) this.addPool(pool, this.config.limits);
     this.syncCodeWatchers();
     this.proxy = new ProxyServer(
       buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger),
@@ -176,20 +187,25 @@ export class RunningServer implements ControlTarget {
     throw new ServeStackError('CONTROL_UNKNOWN_WORKER', `no running worker has id ${id}`, { hint: 'see `servestack status` for the ids' });
   }
 
-  async applyConfigText(text: string): Promise<{ applied: boolean; diagnostics: Diagnostic[] }> {
+  async applyConfigText(text: string): Promise<ConfigApplyResult> {
     const file = this.config.file ?? path.join(this.config.dir, 'servestack.json');
     const result = parseConfigText(text, file, this.config.dir, this.options.overrides);
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     if (!result.config || errors.length > 0) {
-      for (const d of errors) this.logger.error('config', `${path.relative(this.config.dir, d.file) || d.file}:${d.line}:${d.col}: error: ${d.message} [${d.code}]`);
-      this.logger.warn('config', 'the new config has errors; the running config keeps serving');
+      this.refuse(errors, 'the new config has errors');
       this.emit({ type: 'config', applied: false, diagnostics: result.diagnostics });
       return { applied: false, diagnostics: result.diagnostics };
     }
+    const outcome = await this.applyConfig(result.config, text);
+    if (!outcome.applied) {
+      const diagnostics = [...result.diagnostics, ...outcome.problems];
+      this.emit({ type: 'config', applied: false, diagnostics });
+      return { applied: false, diagnostics };
+    }
     this.configText = text;
-    await this.applyConfig(result.config);
-    this.emit({ type: 'config', applied: true, diagnostics: result.diagnostics });
-    return { applied: true, diagnostics: result.diagnostics };
+    const restartNeeded = outcome.restartNeeded.length ? { restartNeeded: outcome.restartNeeded } : {};
+    this.emit({ type: 'config', applied: true, diagnostics: result.diagnostics, ...restartNeeded });
+    return { applied: true, diagnostics: result.diagnostics, ...restartNeeded };
   }
 
   stop(): Promise<void> {
@@ -208,46 +224,106 @@ export class RunningServer implements ControlTarget {
 
   // ── config apply ──────────────────────────────────────────────────────────────
 
-  /** New pools start first, then routes swap in one step, then removed pools drain. */
-  async applyConfig(next: ServeConfig): Promise<void> {
+  /**
+   * Provision, then swap (Caddy's model): plan the change, check what it would start and
+   * build the new route table while the running config serves untouched; only when all of
+   * that succeeded, swap in one synchronous step (new pools, pool settings, limits, routes),
+   * then drain removed pools. Rolling reloads follow the swap: each new worker must boot
+   * before an old one retires, and a reload whose app cannot load keeps the old workers.
+   * `text` (the file's text) places the diagnostics and restart notices.
+   */
+  async applyConfig(next: ServeConfig, text?: string): Promise<ApplyOutcome> {
     const before = this.config;
-    if (JSON.stringify(before) === JSON.stringify(next)) {
+    const file = next.file ?? path.join(next.dir, 'servestack.json');
+    const plan = planConfigChange(before, next, { boundPort: this.proxy.address?.port ?? before.listen.port });
+    if (plan.unchanged) {
       this.logger.info('config', 'no change to apply');
-      return;
+      return { applied: true, problems: [], restartNeeded: [] };
     }
-    if (before.listen.host !== next.listen.host || (next.listen.pinned && before.listen.port !== next.listen.port)) {
-      this.logger.warn('config', `"listen" changed to ${next.listen.host}:${next.listen.port}; restart the server to move it (it keeps ${this.url})`);
-    }
-    const reloads: Promise<void>[] = [];
-    for (const [name, cfg] of Object.entries(next.pools)) {
-      const pool = this.pools.get(name);
-      const old = before.pools[name];
-      if (!pool || !old || old.kind !== cfg.kind) {
-        if (pool) void this.removePool(name);
-        this.addPool(cfg);
-      } else if (pool instanceof CommandPool && cfg.kind === 'command') {
-        if (JSON.stringify(old) !== JSON.stringify(cfg)) reloads.push(pool.reload(cfg));
-      } else if (pool instanceof Pool && cfg.kind === 'python' && old.kind === 'python') {
-        // A count scaled by hand (status bar, `servestack scale`) stands until the file's own count changes.
-        const kept = old.workers === cfg.workers ? { ...cfg, workers: pool.wanted } : cfg;
-        if (needsReload(old, cfg)) {
-          reloads.push(pool.reload(kept).catch((error: Error) => this.logger.error('server', error.message, { pool: name })));
-        } else {
-          pool.config = kept;
-          if (pool.wanted !== kept.workers) pool.scale(kept.workers);
-        }
+
+    // Provision: nothing running changes here.
+    const found = checkProvision(next, plan, { defaultPython: this.defaultPython() });
+    let routes: ProxyRoutes | undefined;
+    if (found.length === 0) {
+      try {
+        routes = buildRoutes(next.routes, this.pools, next.limits, this.logger);
+      } catch (error) {
+        found.push({ code: 'CONFIG_APPLY_FAILED', message: `the routes could not be built: ${(error as Error).message}; fix the route, or report this if the config looks right`, path: ['routes'] });
       }
     }
-    this.proxy.routes = buildRoutes(next.routes, this.pools, next.limits, this.logger);
-    this.config = { ...next, listen: before.listen };
-    for (const name of Object.keys(before.pools)) if (!next.pools[name]) void this.removePool(name);
+    if (!routes || found.length > 0) {
+      const list = new DiagnosticList(file, text ?? '', text === undefined ? undefined : parseTree(text, [], { allowTrailingComma: true }));
+      // data.provision: found by the running server, not by the checks an editor runs on the text.
+      for (const p of found) list.add(p.code, p.message, p.path, { data: { provision: true } });
+      this.refuse(list.items, 'the new config could not be built');
+      return { applied: false, problems: list.items, restartNeeded: [] };
+    }
+
+    // Swap: one synchronous step, so a request sees the old config or the new one.
+    const reloads: Promise<void>[] = [];
+    for (const change of plan.pools) {
+      const cfg = next.pools[change.name];
+      const pool = this.pools.get(change.name);
+      switch (change.action) {
+        case 'start':
+          this.addPool(cfg, next.limits);
+          break;
+        case 'replace':
+          void this.removePool(change.name);
+          this.addPool(cfg, next.limits);
+          break;
+        case 'stop':
+          break; // after the routes no longer reach it
+        case 'reload':
+        case 'update':
+          if (pool instanceof CommandPool && cfg.kind === 'command') reloads.push(pool.reload(cfg));
+          else if (pool instanceof Pool && cfg.kind === 'python') {
+            const old = before.pools[change.name] as PythonPoolConfig;
+            // A count scaled by hand (status bar, `servestack scale`) stands until the file's own count changes.
+            const kept = old.workers === cfg.workers ? { ...cfg, workers: pool.wanted } : cfg;
+            if (change.action === 'reload') {
+              this.logger.info('config', `pool '${change.name}': ${change.fields.join(', ')} changed; reloading its workers one at a time`, { pool: change.name });
+              reloads.push(pool.reload(kept).catch((error: Error) => this.logger.error('server', error.message, { pool: change.name })));
+            } else {
+              pool.config = kept;
+              if (pool.wanted !== kept.workers) pool.scale(kept.workers);
+            }
+          }
+          break;
+      }
+    }
+    for (const pool of this.pools.values()) if (pool instanceof Pool) pool.setQueueSize(next.limits.queueSize);
+    this.proxy.applyLimits(next.limits);
+    const retired = this.proxy.routes;
+    this.proxy.routes = routes;
+    this.config = runningAfter(before, next);
+    for (const change of plan.pools) if (change.action === 'stop') void this.removePool(change.name);
+    for (const handler of retired.statics.values()) handler.close();
     this.syncCodeWatchers();
-    this.emit({ type: 'routes', routes: this.routeInfos() });
-    this.logger.info('config', `applied: ${next.routes.length} route${next.routes.length === 1 ? '' : 's'}, ${Object.keys(next.pools).length} pool${Object.keys(next.pools).length === 1 ? '' : 's'}`);
+
+    const restartNeeded = plan.restartNeeded.map((r) => ({ field: r.field, file, ...placeOf(text, r.path), running: r.running, wanted: r.wanted }));
+    for (const r of restartNeeded) {
+      this.logger.warn('config', `"${r.field}" changed to ${r.wanted} (${path.relative(this.config.dir, file) || file}:${r.line}); restart the server to apply it (it keeps ${r.field === 'listen' ? this.url : r.running})`);
+    }
+    if (plan.routesChanged) this.emit({ type: 'routes', routes: this.routeInfos() });
+    const counts = `${next.routes.length} route${next.routes.length === 1 ? '' : 's'}, ${Object.keys(next.pools).length} pool${Object.keys(next.pools).length === 1 ? '' : 's'}`;
+    const limits = plan.limits.map((l) => `${l.field} ${l.from} → ${l.to}${l.applies === 'connection' ? ' (for new connections)' : ''}`);
+    this.logger.info('config', `applied: ${counts}${limits.length ? `; ${limits.join(', ')}` : ''}${restartNeeded.length ? `; not applied until a restart: ${restartNeeded.map((r) => r.field).join(', ')}` : ''}`);
     await Promise.all(reloads);
+    return { applied: true, problems: [], restartNeeded };
   }
 
-  private addPool(cfg: PoolConfig): void {
+  /** Logs refused diagnostics as `file:line:col: error: message [CODE]`, then that the running config keeps serving. */
+  private refuse(diagnostics: Diagnostic[], why: string): void {
+    for (const d of diagnostics) this.logger.error('config', `${path.relative(this.config.dir, d.file) || d.file}:${d.line}:${d.col}: error: ${d.message} [${d.code}]`);
+    this.logger.warn('config', `${why}; the running config keeps serving`);
+  }
+
+  private defaultPython(): string {
+    return this.options.python ?? process.env.SERVESTACK_PYTHON ?? (process.platform === 'win32' ? 'python' : 'python3');
+  }
+
+  private addPool(cfg: PoolConfig, limits: LimitsConfig): void {
     const events = {
       onWorker: (worker: WorkerInfo) => this.emit({ type: 'worker', worker }),
       onPool: (info: PoolInfo) => this.emit({ type: 'pool', pool: info }),
@@ -261,12 +337,12 @@ export class RunningServer implements ControlTarget {
     }
     const pool = new Pool({
       config: cfg,
-      defaultPython: this.options.python ?? process.env.SERVESTACK_PYTHON ?? (process.platform === 'win32' ? 'python' : 'python3'),
+      defaultPython: this.defaultPython(),
       runtimeScript: runtimeScriptPath(),
       logger: this.logger,
       events,
       nextWorkerId: () => this.nextWorkerId++,
-      queueSize: this.config.limits.queueSize,
+      queueSize: limits.queueSize,
       prefetch: this.options.prefetch ?? DEFAULT_PREFETCH,
     });
     this.pools.set(cfg.name, pool);
@@ -367,13 +443,6 @@ export class RunningServer implements ControlTarget {
   private emit(event: ControlEvent): void {
     for (const listener of this.listeners) listener(event);
   }
-}
-
-function needsReload(a: PythonPoolConfig, b: PythonPoolConfig): boolean {
-  return (
-    a.app !== b.app || a.interface !== b.interface || a.python !== b.python || a.threads !== b.threads ||
-    a.cwd !== b.cwd || a.envFile !== b.envFile || JSON.stringify(a.env) !== JSON.stringify(b.env)
-  );
 }
 
 /** The Python runtime ships beside the bundle (dist/python), as it sits beside this file in server/. */

@@ -133,6 +133,29 @@ export interface Snapshot {
   routes: RouteInfo[];
 }
 
+/**
+ * A field of an applied config that the running server did not take (the listener was
+ * bound with it): it applies when the server restarts. Where it is written, for editors.
+ */
+export interface RestartNeededField {
+  /** The name in servestack.json: "listen", "tls", "limits.…". */
+  field: string;
+  file: string;
+  line: number; // 1-based
+  col: number; // 1-based
+  /** What the server keeps, and what the file asks for, as people read them. */
+  running: string;
+  wanted: string;
+}
+
+/** What applying a config text came to (the `config` event and the `applyConfig` reply). */
+export interface ConfigApplyResult {
+  applied: boolean;
+  diagnostics: import('./config/types').Diagnostic[];
+  /** Present and non-empty when the config was applied except these fields. */
+  restartNeeded?: RestartNeededField[];
+}
+
 /** Server → client. */
 export type ControlEvent =
   | { type: 'snapshot'; snapshot: Snapshot }
@@ -141,7 +164,7 @@ export type ControlEvent =
   | { type: 'routes'; routes: RouteInfo[] }
   | { type: 'metrics'; metrics: MetricsSample }
   | { type: 'log'; line: LogLine }
-  | { type: 'config'; applied: boolean; diagnostics: import('./config/types').Diagnostic[] }
+  | ({ type: 'config' } & ConfigApplyResult)
   | { type: 'reply'; id: number; ok: true; result?: unknown }
   | { type: 'reply'; id: number; ok: false; error: ControlReplyError }
   | { type: 'stopping' };
@@ -175,8 +198,11 @@ export interface ControlResults {
   reload: undefined;
   restartWorker: undefined;
   killWorker: undefined;
-  /** applied=false: the running config is unchanged (diagnostics say why, empty when the text was identical). */
-  applyConfig: { applied: boolean; diagnostics: import('./config/types').Diagnostic[] };
+  /**
+   * applied=false: the running config is unchanged (diagnostics say why). applied=true with
+   * restartNeeded: everything else applied; those fields wait for a restart.
+   */
+  applyConfig: ConfigApplyResult;
   status: Snapshot;
   logs: { lines: LogLine[] };
   /** Sent before the server starts stopping; the client sees the connection close when it has. */

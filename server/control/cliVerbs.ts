@@ -161,12 +161,12 @@ function findServer(dir: string, opts: ControlVerbOptions): ReadServerState | un
   return found;
 }
 
-async function follow(client: ControlClient, lines: LogLine[], opts: ControlVerbOptions, buffered: LogLine[]): Promise<number> {
+async function follow(client: ControlClient, lines: LogLine[], opts: ControlVerbOptions, buffered: LogLine[], stoppingSeen: boolean): Promise<number> {
   const key = (l: LogLine): string => `${l.time}\0${l.source}\0${l.workerId ?? ''}\0${l.text}`;
   const printed = new Set(lines.map(key));
   for (const l of buffered) if (!printed.has(key(l))) opts.out(formatLogLine(l));
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let stopping = stoppingSeen;
     let finished = false;
     const off = client.onEvent((e) => {
       if (e.type === 'log') opts.out(formatLogLine(e.line));
@@ -191,6 +191,12 @@ async function follow(client: ControlClient, lines: LogLine[], opts: ControlVerb
       finish(stopping || code === 1001 ? 0 : 1);
     });
   });
+}
+
+/** After a failed request: whether the channel closed because the server stops (its `stopping` event or close code 1001). */
+async function stoppedServer(client: ControlClient, stoppingSeen: () => boolean): Promise<boolean> {
+  const { code } = await client.closed;
+  return stoppingSeen() || code === 1001;
 }
 
 type ParsedVerb =
@@ -252,11 +258,30 @@ async function runVerb(v: ParsedVerb, dir: string, server: ReadServerState, clie
     case 'logs': {
       // In follow mode, listen before asking for the recent lines so none falls between the two.
       const buffered: LogLine[] = [];
-      const off = v.follow ? client.onEvent((e) => e.type === 'log' && buffered.push(e.line)) : undefined;
-      const { lines } = await client.request({ type: 'logs', lines: v.lines });
+      let stopping = false;
+      const off = v.follow
+        ? client.onEvent((e) => {
+            if (e.type === 'log') buffered.push(e.line);
+            else if (e.type === 'stopping') stopping = true;
+          })
+        : undefined;
+      let lines: LogLine[];
+      try {
+        ({ lines } = await client.request({ type: 'logs', lines: v.lines }));
+      } catch (err) {
+        off?.();
+        // A server that stops while `logs -f` connects ends the follow the way a later stop
+        // does: its last lines, "the server stopped", exit 0 (not a channel error).
+        if (v.follow && err instanceof ServeStackError && err.code === 'CONTROL_CONNECTION_FAILED' && (await stoppedServer(client, () => stopping))) {
+          for (const l of buffered) opts.out(formatLogLine(l));
+          opts.err('the server stopped');
+          return 0;
+        }
+        throw err;
+      }
       off?.();
       for (const l of lines) opts.out(formatLogLine(l));
-      return v.follow ? follow(client, lines, opts, buffered) : 0;
+      return v.follow ? follow(client, lines, opts, buffered, stopping) : 0;
     }
     case 'stop': {
       try {

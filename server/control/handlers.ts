@@ -102,8 +102,8 @@ async function run(command: ControlCommand, target: ControlTarget): Promise<Hand
       await target.killWorker(command.worker);
       return { reply: ok() };
     case 'applyConfig': {
-      const { applied, diagnostics } = await target.applyConfigText(command.text);
-      return { reply: ok({ applied, diagnostics }) };
+      const { applied, diagnostics, restartNeeded } = await target.applyConfigText(command.text);
+      return { reply: ok({ applied, diagnostics, ...(restartNeeded?.length ? { restartNeeded } : {}) }) };
     }
     case 'status':
       return { reply: ok(target.snapshot()) };

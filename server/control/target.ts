@@ -1,7 +1,6 @@
 // What the control channel steers: the running server (server/main.ts implements it).
 // Kept as an interface so the control server depends on no concrete module.
-import type { ControlEvent, LogLine, Snapshot } from '../protocol';
-import type { Diagnostic } from '../config/types';
+import type { ConfigApplyResult, ControlEvent, LogLine, Snapshot } from '../protocol';
 
 export interface ControlTarget {
   snapshot(): Snapshot;
@@ -10,8 +9,8 @@ export interface ControlTarget {
   reload(pool?: string): Promise<void>;
   restartWorker(id: number): Promise<void>;
   killWorker(id: number): Promise<void>;
-  /** Build and check in full; swap only when valid; identical text is a no-op. */
-  applyConfigText(text: string): Promise<{ applied: boolean; diagnostics: Diagnostic[] }>;
+  /** Build and check in full; swap only when valid; identical text is a no-op; restart-only fields are reported. */
+  applyConfigText(text: string): Promise<ConfigApplyResult>;
   stop(): Promise<void>;
   recentLogs(lines: number): LogLine[];
   /** Events to stream (worker, pool, routes, metrics, log, config, stopping). */

@@ -68,10 +68,18 @@ export class Pool implements Upstream {
   private detectedInterface: 'wsgi' | 'asgi' | undefined;
   /** The load failure as data (file and line), while the app cannot load. */
   private failureAt: { file?: string; line?: number } = {};
+  /** limits.queueSize, live: a config change sets it for the next request that would wait. */
+  private queueSize: number;
 
   constructor(private readonly options: PoolOptions) {
     this.config = options.config;
     this.wanted = options.config.workers;
+    this.queueSize = options.queueSize;
+  }
+
+  /** Requests already waiting stay queued when the bound drops below them; new ones get 503 until it frees. */
+  setQueueSize(queueSize: number): void {
+    this.queueSize = queueSize;
   }
 
   get name(): string {
@@ -134,7 +142,7 @@ export class Pool implements Upstream {
     if (!this.workers.some((w) => w.state !== 'exited') && this.failure) {
       return this.failJob(job, this.unavailable());
     }
-    if (this.queue.length >= this.options.queueSize) {
+    if (this.queue.length >= this.queueSize) {
       return this.failJob(job, { code: 'OVERLOADED', message: `every worker of pool '${this.name}' is busy and ${this.queue.length} requests already wait` });
     }
     this.queue.push(job);

@@ -64,6 +64,8 @@ export class ProxyServer {
       {
         maxHeaderSize: routes.limits.maxHeaderSize,
         headersTimeout: routes.limits.headerTimeoutMs,
+        // Node checks headersTimeout on this tick (default 30 s: a 10 s limit fired after up to 40 s).
+        connectionsCheckingInterval: 1000,
         // Long uploads and streamed responses are the app's business; the pool's timeout bounds them.
         requestTimeout: 0,
         keepAliveTimeout: 65000,
@@ -84,6 +86,17 @@ export class ProxyServer {
       logger,
       record: (status) => record('-', undefined, status, 0),
     });
+  }
+
+  /**
+   * The limits the listener holds itself (the rest are read per request from the routes).
+   * Node reads `headersTimeout` on every connection check and `maxHeaderSize` when it
+   * accepts a connection: the first applies at once, the second to new connections.
+   */
+  applyLimits(limits: LimitsConfig): void {
+    this.server.headersTimeout = limits.headerTimeoutMs;
+    // A documented createServer option that @types/node does not list as a property.
+    (this.server as http.Server & { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderSize;
   }
 
   /** Never claims a port before listen succeeds; an unpinned port moves on to the next free one. */

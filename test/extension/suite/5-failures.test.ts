@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import * as vscode from 'vscode';
 import { CRASH_BUDGET, recordCrash } from '../../../extension/supervisor';
+import type { ConfigApplyResult } from '../../../server/protocol';
 import { api, codeActions, file, folder, until } from './helpers';
 
 /** Write a file through the workspace API (the editor sees it at once). */
@@ -41,6 +42,31 @@ describe('failures reach the user', function () {
     } finally {
       blocker.close();
     }
+  });
+
+  it('an edit of "listen" while serving is reported as needing a restart; Restart Server moves it', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('servestack.serve', folder());
+    const session = a.supervisor.activeSessions()[0];
+    assert.ok(session?.url);
+    const oldUrl = session.url;
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    await new Promise<void>((resolve) => blocker.close(() => resolve())); // a port that was free a moment ago
+    const results: ConfigApplyResult[] = [];
+    const subscription = session.onConfig((r) => results.push(r));
+    try {
+      await write('servestack.json', original.replace('{\n  "pools"', `{\n  "listen": "127.0.0.1:${port}",\n  "pools"`));
+      const result = await until('the config event', () => results.find((r) => r.restartNeeded?.length), 15_000);
+      assert.equal(result.applied, true);
+      assert.deepEqual(result.restartNeeded!.map((r) => [r.field, r.line, r.wanted]), [['listen', 3, `127.0.0.1:${port}`]]);
+      assert.equal((await fetch(oldUrl, { signal: AbortSignal.timeout(5000) })).status, 200, 'the server keeps its address');
+    } finally {
+      subscription.dispose();
+    }
+    const restarted = await a.supervisor.restart(session);
+    assert.equal(restarted?.url, `http://127.0.0.1:${port}/`);
   });
 
   it('an app that cannot load: the pool shows why, the status bar says so', async () => {
