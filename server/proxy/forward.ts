@@ -10,6 +10,7 @@ import type { BodySource, ResponseSink, Upstream, UpstreamCall, UpstreamFailure,
 import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers';
 import { sendErrorPage } from './errorPages';
 import { ResponseBuffer } from './responseBuffer';
+import { refusedStatus } from './strictFront';
 
 export interface ForwardOptions {
   facts: ForwardingFacts & { serverName: string };
@@ -76,9 +77,10 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
   }
   void bufferRequestBody(req, options).then((result) => {
     if (res.destroyed || res.writableEnded) {
-      // The client went away while its body was read: logged as NGINX does, 499.
+      // The client went away while its body was read (NGINX logs 499), or the body's
+      // framing broke the parser and the front answered on the socket.
       if (result.ok) result.body.release();
-      settle({ status: 499, bytes: 0 });
+      settle({ status: refusedStatus(res) ?? 499, bytes: 0 });
       return;
     }
     if (!result.ok) {
@@ -123,8 +125,8 @@ class Exchange {
   run(): void {
     this.res.on('close', () => {
       if (this.over) return;
-      // The client left before the answer was complete (NGINX logs 499).
-      this.finish(this.res.writableFinished ? this.status : 499);
+      // The client left before the answer was complete (NGINX logs 499), or the front refused its body.
+      this.finish(this.res.writableFinished ? this.status : refusedStatus(this.res) ?? 499);
       this.call?.cancel();
       this.buffer?.release();
     });

@@ -67,6 +67,14 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.method === 'GET' && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(req.headers.upgrade ?? '');
 }
 
+/** Responses whose request's own body broke the parser: the front answered them with this status. */
+const refusedResponses = new WeakMap<ServerResponse, number>();
+
+/** The status the front answered on the socket for this response's request, if it did (for its access line). */
+export function refusedStatus(res: ServerResponse): number | undefined {
+  return refusedResponses.get(res);
+}
+
 export class StrictFront {
   private readonly httpConnection: (socket: Socket) => void;
   /** Connections whose first bytes have not arrived: Node's server does not know them yet. */
@@ -174,6 +182,7 @@ export class StrictFront {
       return;
     }
     const refusal = parserErrorRefusal(error.code, error.rawPacket, this.options.limits());
+    if (inFlight) refusedResponses.set(inFlight, refusal.status);
     const line = requestLineOf(error.rawPacket);
     // A request already in flight has its own access line (it ends unfinished, as 499).
     this.answerOnSocket(socket, refusal, undefined, line, line?.startsWith('HEAD ') ?? false, !inFlight);

@@ -351,6 +351,20 @@ describe('request buffering', { skip: python ? false : 'no python3 found' }, () 
     }
   });
 
+  test('a chunked body with broken framing gets 400 and never reaches the app', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const conn = rawConnection(served.server.port);
+      conn.write('POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\nxx\r\n0\r\n\r\n');
+      assert.match(await conn.closed, /^HTTP\/1\.1 400/);
+      await eventually(() => /"POST \/echo HTTP\/1\.1" 400/.test(served.server.output()), 5000, 'its access line');
+      assert.equal((await request(served.server.url + 'info')).status, 200);
+      assert.deepEqual(served.requests().map((line) => line.split(' ')[0]), ['GET']);
+    } finally {
+      await served.close();
+    }
+  });
+
   test('a chunked body over the limit gets 413 and never reaches the app', async () => {
     const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web', maxBodySize: '1k' }] });
     try {
