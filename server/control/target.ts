@@ -2,6 +2,7 @@
 // Kept as an interface so the control server depends on no concrete module.
 import type { ControlEvent, LogLine, Snapshot } from '../protocol';
 import type { Diagnostic } from '../config/types';
+import type { RequestInspector } from './inspector';
 
 export interface ControlTarget {
   snapshot(): Snapshot;
@@ -14,6 +15,8 @@ export interface ControlTarget {
   applyConfigText(text: string): Promise<{ applied: boolean; diagnostics: Diagnostic[] }>;
   stop(): Promise<void>;
   recentLogs(lines: number): LogLine[];
+  /** The request inspector, when it is on (development only). */
+  requestInspector?(): RequestInspector | undefined;
   /** Events to stream (worker, pool, routes, metrics, log, config, stopping). */
   onEvent(listener: (event: ControlEvent) => void): () => void;
 }

@@ -28,7 +28,23 @@ export interface ProxyRoutes {
   limits: LimitsConfig;
 }
 
-export type RequestRecorder = (route: string, pool: string | undefined, status: number, ms: number) => void;
+/** What the proxy knows of a request once it is done (the metrics and the request inspector read it). */
+export interface RequestRecord {
+  route: string;
+  pool: string | undefined;
+  status: number;
+  ms: number;
+  bytes: number;
+  upstreamMs?: number;
+  worker?: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+/**
+ * Called once per request when it is done. `tap`, when set, is called as the request
+ * arrives, before anything reads it (the inspector copies the bodies as they pass).
+ */
+export type RequestRecorder = ((record: RequestRecord) => void) & { tap?: (req: IncomingMessage, res: ServerResponse) => void };
 
 export function buildRoutes(routes: RouteConfig[], pools: Map<string, Pool | CommandPool>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
   const statics = new Map<number, StaticHandler>();
@@ -129,6 +145,7 @@ export class ProxyServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.record.tap?.(req, res);
     const started = performance.now();
     this.inFlight++;
     const url = req.url ?? '/';
@@ -143,7 +160,7 @@ export class ProxyServer {
       if (logged) return;
       logged = true;
       const ended = performance.now();
-      this.record(routePath, poolName, status, ended - started);
+      this.record({ route: routePath, pool: poolName, status, ms: ended - started, bytes, upstreamMs, worker, req, res });
       this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? { pool: poolName } : {});
     };
     res.on('close', () => {
