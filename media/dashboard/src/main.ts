@@ -32,6 +32,8 @@ const charts = {
 (window as unknown as { servestackDashboard: unknown }).servestackDashboard = { model, charts };
 
 let selectedRequest: number | undefined;
+/** "Show in Dashboard" on a worker of the Workers view: its row stands out. */
+let focusedWorker: number | undefined;
 let revealed = false;
 let inspected: InspectedRequest | undefined;
 
@@ -104,6 +106,7 @@ function drawWorkers(): void {
   const rows = [...model.workers.values()].sort((a, b) => a.id - b.id).map((w: WorkerInfo) => {
     const tr = el('tr');
     tr.dataset.worker = String(w.id);
+    if (w.id === focusedWorker) tr.className = 'selected';
     tr.append(el('td', w.id), el('td', w.pool), el('td', w.pid ?? '–', 'pid'), el('td', w.state), el('td', w.requests), el('td', w.inFlight),
       el('td', w.cpuPercent !== undefined ? `${w.cpuPercent.toFixed(1)} %` : '–'), el('td', formatBytes(w.rssBytes)), el('td', w.generation));
     const td = el('td');
@@ -314,3 +317,15 @@ $<HTMLFormElement>('edit-form').onsubmit = (e) => {
   void replay({ method: $<HTMLInputElement>('edit-method').value.trim(), url: $<HTMLInputElement>('edit-url').value.trim(), headers, body: $<HTMLTextAreaElement>('edit-body').value });
 };
 window.addEventListener('resize', () => drawCharts());
+// The editor's "Show in Dashboard": a pool to steer, a worker to point at.
+window.addEventListener('message', (e: MessageEvent) => {
+  const data = e.data as { type?: string; worker?: number; pool?: string };
+  if (data?.type !== 'focus') return;
+  if (data.pool && model.pools.has(data.pool)) {
+    $<HTMLSelectElement>('pool').value = data.pool;
+    drawHeader();
+  }
+  focusedWorker = data.worker;
+  drawWorkers();
+  document.querySelector(`#workers tr[data-worker="${focusedWorker}"]`)?.scrollIntoView({ block: 'center' });
+});
