@@ -1,9 +1,10 @@
-// The control channel's server: an HTTP server on loopback whose only WebSocket endpoint,
-// /control, streams the target's events and takes commands (docs/control-protocol.md).
-// Every check on who may connect happens on the upgrade request, before a WebSocket
-// exists (auth.ts). A slow client never slows the server: its metrics and log events are
-// dropped while its send buffer is full, and a client that cannot even take the rest is
-// cut off.
+// The control channel's server: an HTTP server on loopback whose WebSocket endpoint,
+// /control, streams the target's events and takes commands (docs/control-protocol.md);
+// it also serves the dashboard page behind the token (dashboardPage.ts), whose own socket
+// is /dashboard/control. Every check on who may connect happens on the upgrade request,
+// before a WebSocket exists (auth.ts). A slow client never slows the server: its metrics,
+// log and requests events are dropped while its send buffer is full, and a client that
+// cannot even take the rest is cut off.
 import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';

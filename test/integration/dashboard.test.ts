@@ -2,7 +2,7 @@
 // driven by playwright-core) against the real server (`node dist/cli.js serve`, real
 // Python workers running test/fixtures/apps/recorder, which writes down every request it
 // gets). Loopback only; the load is a few hundred requests; every process is ours and
-// stopped here. Screenshots go to test-artifacts/dashboard/.
+// stopped here. Screenshots go to test-artifacts/dashboard-browser/.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { connectControl, type ControlClient } from '../../server/control/client'
 import { CLI, eventually, findPython, request, ROOT, serve, tempCopy, type ServeProcess } from './harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'dashboard');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'dashboard-browser');
 const python = findPython();
 const skip = !python ? 'no python3 found' : !existsSync(CHROMIUM) ? `no chromium at ${CHROMIUM} (apt-get install chromium)` : false;
 
@@ -173,7 +173,7 @@ describe('dashboard: the page, live figures and the request inspector in chromiu
     assert.equal(await page.locator('#response-headers tr[data-masked]').count(), 1, 'Set-Cookie masked');
     assert.match(await page.locator('#request-body').innerText(), /snow ☃/);
     assert.match(await page.locator('#request-logs').innerText(), /recorded POST \/submit\/with space/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-masked.png'), fullPage: true });
+    await inspector.screenshot({ path: path.join(ARTIFACTS, 'inspector-masked.png') });
 
     await page.click('#reveal-button');
     await eventually(async () => (await inspector.innerText()).includes('Bearer tok-123456'), 5_000, 'Authorization revealed');

@@ -6,6 +6,11 @@ export function cssColor(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
+function clock(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
 export interface SeriesSpec { label: string; color: string; scale?: string; dash?: number[] }
 
 export class Chart {
@@ -23,7 +28,8 @@ export class Chart {
       const axisColor = cssColor('--muted', '#9d9d9d');
       const gridColor = cssColor('--border', '#3c3c3c');
       const axes: uPlot.Axis[] = [
-        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } },
+        // Clock time only: the date row uPlot adds would crowd a chart of the last minutes.
+        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, values: (_u, splits) => splits.map(clock) },
         { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, label: this.opts.yLabel, size: 50 },
       ];
       // At least the last minute on the x axis, so a fresh server's few samples do not fill the chart.
