@@ -89,6 +89,21 @@ describe('dashboard: the page, live figures and the request inspector in chromiu
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('servestack dashboard says so when no server runs for the folder, and exits 1', () => {
+    const empty = tempCopy(path.join(ROOT, 'test/fixtures/apps/recorder'));
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'dashboard', '--dir', empty, '--url'], { env, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /no ServeStack server runs for .*; start one with `servestack serve`/);
+      assert.equal(r.stdout, '');
+      const usage = spawnSync(process.execPath, [CLI, 'dashboard', '--bogus'], { env, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(usage.status, 2);
+      assert.match(usage.stderr, /usage: servestack dashboard/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('refuses the page, its files and its socket without the token (401), and with a wrong one', async () => {
     for (const p of ['/dashboard/', '/dashboard/dashboard.js', '/dashboard/dashboard.css']) {
       assert.equal((await request(controlBase + p)).status, 401, p);
