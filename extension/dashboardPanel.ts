@@ -32,7 +32,8 @@ export class DashboardPanel implements vscode.Disposable {
   static show(extensionUri: vscode.Uri, supervisor: Supervisor, session: ServerSession | undefined, focus?: { worker?: number; pool?: string }): DashboardPanel {
     const existing = DashboardPanel.current;
     if (existing) {
-      existing.panel.reveal(vscode.ViewColumn.Active);
+      // Where it is: moving a webview to another column reloads its page.
+      existing.panel.reveal(existing.panel.viewColumn);
       existing.focus = focus;
       existing.follow(session ?? existing.session);
       return existing;

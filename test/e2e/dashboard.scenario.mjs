@@ -129,10 +129,11 @@ export const steps = [
       const entry = page.locator('.context-view .action-item', { hasText: 'Show in Dashboard' }).first();
       await entry.waitFor({ timeout: 10_000 });
       await entry.click();
-      const frame = await dashboardFrame(page);
-      if (!frame) throw new Error('the dashboard webview went away');
-      await wb.until(`worker pid ${state.pids[0]} selected in the dashboard`, async () =>
-        (await frame.locator('#workers tr.selected td.pid').allInnerTexts()).join() === state.pids[0], 10_000);
+      // Looked up again each time: revealing the panel may give the webview a new frame.
+      await wb.until(`worker pid ${state.pids[0]} selected in the dashboard`, async () => {
+        const frame = await dashboardFrame(page);
+        return frame !== undefined && (await frame.locator('#workers tr.selected td.pid').allInnerTexts()).join() === state.pids[0];
+      }, 15_000);
     },
   },
   {

@@ -29,7 +29,7 @@ export class Chart {
       const gridColor = cssColor('--border', '#3c3c3c');
       const axes: uPlot.Axis[] = [
         // Clock time only: the date row uPlot adds would crowd a chart of the last minutes.
-        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, values: (_u, splits) => splits.map(clock) },
+        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, space: 80, values: (_u, splits) => splits.map(clock) },
         { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, label: this.opts.yLabel, size: 50 },
       ];
       // At least the last minute on the x axis, so a fresh server's few samples do not fill the chart.
