@@ -1,5 +1,7 @@
 // One build: the server/CLI bundle (and, once it exists, the extension bundle), with the
-// stdlib-only Python runtime copied beside them so dist/ is self-contained.
+// stdlib-only Python runtime copied beside them so dist/ is self-contained; and the
+// dashboard page's script (with uPlot, MIT) and uPlot's CSS into media/dashboard, where
+// the server and the webview both take the page from.
 import * as esbuild from 'esbuild';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 
@@ -24,12 +26,27 @@ if (existsSync('extension/extension.ts')) {
   entries.push({ entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] });
 }
 
+// The dashboard page runs in a browser tab and in the editor's webview: one browser bundle, no source map.
+const page = {
+  entryPoints: ['media/dashboard/src/main.ts'],
+  outfile: 'media/dashboard/dashboard.js',
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2020',
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+};
+cpSync('node_modules/uplot/dist/uPlot.min.css', 'media/dashboard/uPlot.min.css');
+
 rmSync('dist/python', { recursive: true, force: true });
 mkdirSync('dist/python', { recursive: true });
 cpSync('server/python', 'dist/python', { recursive: true, filter: (src) => !src.includes('__pycache__') });
 
 if (watch) {
   for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();
+  await (await esbuild.context(page)).watch();
 } else {
-  await Promise.all(entries.map((e) => esbuild.build({ ...common, ...e })));
+  await Promise.all([...entries.map((e) => esbuild.build({ ...common, ...e })), esbuild.build(page)]);
 }

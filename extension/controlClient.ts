@@ -26,6 +26,7 @@ export class ControlClient implements vscode.Disposable {
   private readonly logEmitter = new vscode.EventEmitter<LogLine>();
   private readonly configEmitter = new vscode.EventEmitter<ConfigApplyResult>();
   private readonly stoppingEmitter = new vscode.EventEmitter<void>();
+  private readonly eventEmitter = new vscode.EventEmitter<ControlEvent>();
 
   /** A full picture: on connect, and whenever the server sends one. */
   readonly onSnapshot = this.snapshotEmitter.event;
@@ -37,6 +38,8 @@ export class ControlClient implements vscode.Disposable {
   readonly onConfig = this.configEmitter.event;
   /** The server announced that it stops (asked by anyone: this editor, the CLI, Ctrl-C). */
   readonly onStopping = this.stoppingEmitter.event;
+  /** Every event but replies, before the typed ones (the session store takes them all). */
+  readonly onEvent = this.eventEmitter.event;
 
   private unsubscribe: () => void = () => undefined;
   private started = false;
@@ -71,6 +74,7 @@ export class ControlClient implements vscode.Disposable {
 
   private dispatch(event: ControlEvent): void {
     if (this.disposed) return;
+    if (event.type !== 'reply') this.eventEmitter.fire(event);
     switch (event.type) {
       case 'snapshot': this.snapshotEmitter.fire(event.snapshot); break;
       case 'worker': this.workerEmitter.fire(event.worker); break;
@@ -90,6 +94,6 @@ export class ControlClient implements vscode.Disposable {
     this.unsubscribe();
     void this.transport.close();
     for (const e of [this.snapshotEmitter, this.workerEmitter, this.poolEmitter, this.routesEmitter, this.metricsEmitter,
-      this.logEmitter, this.configEmitter, this.stoppingEmitter]) e.dispose();
+      this.logEmitter, this.configEmitter, this.stoppingEmitter, this.eventEmitter]) e.dispose();
   }
 }

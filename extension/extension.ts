@@ -7,6 +7,7 @@ import { openInBrowser } from './browser';
 import { registerCommands } from './commands';
 import { ConfigActions } from './configActions';
 import { ConfigDiagnostics } from './configDiagnostics';
+import { DashboardPanel } from './dashboardPanel';
 import { CONFIG_FILE_NAME, configUri, exists } from './configFile';
 import { ServerLog } from './logChannel';
 import { onInterpreterChange } from './python';
@@ -14,7 +15,7 @@ import { PythonActions } from './pythonActions';
 import { RoutesTreeProvider } from './routesTree';
 import { StatusBar } from './statusBar';
 import { Supervisor } from './supervisor';
-import { WorkersTreeProvider } from './workersTree';
+import { WorkersTreeProvider, type WorkersNode } from './workersTree';
 
 /** What activate returns: for the extension's own tests (and other extensions, read-only). */
 export interface ServeStackApi {
@@ -27,8 +28,6 @@ export interface ServeStackApi {
 }
 
 let supervisor: Supervisor | undefined;
-/** How often the visible Workers view asks running servers for fresh counts. */
-const WORKERS_REFRESH_MS = 2000;
 
 export function activate(context: vscode.ExtensionContext): ServeStackApi {
   const log = new ServerLog();
@@ -55,12 +54,7 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     workersView.description = sessions.length === 1 ? sessions[0].url : undefined;
   }));
 
-  // Request counts and memory change between worker events: refresh while the view shows them.
-  const refresh = setInterval(() => {
-    if (!workersView.visible) return;
-    for (const session of sup.activeSessions()) void session.refresh();
-  }, WORKERS_REFRESH_MS);
-  context.subscriptions.push(new vscode.Disposable(() => clearInterval(refresh)));
+  // No polling: the server streams each worker's changed figures once a second.
 
   const routesTree = new RoutesTreeProvider(sup);
   context.subscriptions.push(routesTree, vscode.window.createTreeView('servestack.routes', { treeDataProvider: routesTree }));
@@ -75,6 +69,16 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     serverJs,
     starterConfig: async (folder) => starterConfigText(folder.uri.fsPath),
   });
+
+  // The dashboard: for the status bar's session, or the one a Workers view item belongs to.
+  context.subscriptions.push(
+    vscode.commands.registerCommand('servestack.openDashboard', () => DashboardPanel.show(context.extensionUri, sup, statusBar.currentSession())),
+    vscode.commands.registerCommand('servestack.showInDashboard', (node?: WorkersNode) => DashboardPanel.show(
+      context.extensionUri, sup, node?.session ?? statusBar.currentSession(),
+      node?.kind === 'worker' ? { worker: node.worker.id, pool: node.pool.name } : node?.kind === 'pool' ? { pool: node.pool.name } : undefined,
+    )),
+    new vscode.Disposable(() => DashboardPanel.open?.dispose()),
+  );
 
   const diagnostics = new ConfigDiagnostics();
   context.subscriptions.push(diagnostics);

@@ -53,8 +53,8 @@ export class RoutesTreeProvider implements vscode.TreeDataProvider<RoutesNode>, 
 
   private async routesOf(folder: vscode.WorkspaceFolder): Promise<Extract<RoutesNode, { kind: 'folder' }>> {
     const session = this.supervisor.sessionFor(folder);
-    if (session?.state === 'running' && session.routes.length) {
-      return { kind: 'folder', folder, routes: session.routes, running: true };
+    if (session?.state === 'running' && session.store.routes.length) {
+      return { kind: 'folder', folder, routes: session.store.routes, running: true };
     }
     const text = await readText(configUri(folder));
     return { kind: 'folder', folder, routes: text ? routesInText(text) : [], running: false };

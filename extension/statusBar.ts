@@ -96,13 +96,15 @@ export class StatusBar implements vscode.Disposable {
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**ServeStack** — ${session.folder.name}\n\n`);
     if (session.url) tooltip.appendMarkdown(`- URL: [${session.url}](${session.url})\n`);
-    const rps = session.metrics?.rps;
+    const rps = session.store.metrics?.rps;
     tooltip.appendMarkdown(`- Requests/s: ${rps !== undefined ? rps.toFixed(1) : '0'}\n`);
     for (const p of pools) {
       const up = session.workersOf(p.name).filter((w) => w.state === 'idle' || w.state === 'busy').length;
       tooltip.appendMarkdown(`- Pool \`${p.name}\`: ${up} of ${p.wanted} workers up${p.failure ? ` — ${p.failure.split('\n', 1)[0]}` : ''}\n`);
     }
-    tooltip.appendMarkdown('\nClick to scale, reload, open in the browser or stop.');
+    tooltip.appendMarkdown('\n[$(dashboard) Open Dashboard](command:servestack.openDashboard) — live charts, recent requests, replay\n\n');
+    tooltip.appendMarkdown('Click to scale, reload, open in the browser or stop.');
+    tooltip.isTrusted = { enabledCommands: ['servestack.openDashboard'] };
     // Metrics arrive every second: replace the tooltip only when it says something new, so
     // an open hover does not flicker.
     if (!(this.item.tooltip instanceof vscode.MarkdownString) || this.item.tooltip.value !== tooltip.value) this.item.tooltip = tooltip;

@@ -3,8 +3,8 @@
 // buttons), workers 'worker' (Restart / Kill).
 import * as vscode from 'vscode';
 import type { PoolInfo, WorkerInfo, WorkerState } from '../server/protocol';
+import { failureLocation } from './notifications';
 import type { ServerSession, Supervisor } from './supervisor';
-import { sourceLocation } from './supervisor';
 
 export type WorkersNode =
   | { kind: 'folder'; session: ServerSession }
@@ -62,7 +62,7 @@ export class WorkersTreeProvider implements vscode.TreeDataProvider<WorkersNode>
   private workersOf(session: ServerSession, pool: PoolInfo): WorkersNode[] {
     const nodes: WorkersNode[] = [];
     if (pool.failure) {
-      const location = sourceLocation(pool.failure, session.dir);
+      const location = failureLocation(pool, session.dir);
       nodes.push({
         kind: 'message', session, id: `failure:${pool.name}`, text: pool.failure.split('\n', 1)[0],
         icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')), tooltip: pool.failure,
@@ -117,8 +117,7 @@ export class WorkersTreeProvider implements vscode.TreeDataProvider<WorkersNode>
 function poolItem(session: ServerSession, pool: PoolInfo, key: string): vscode.TreeItem {
   const item = new vscode.TreeItem(pool.name, vscode.TreeItemCollapsibleState.Expanded);
   item.id = `${key}/pool:${pool.name}`;
-  const workers = session.workersOf(pool.name);
-  const up = workers.filter((w) => w.state === 'idle' || w.state === 'busy').length;
+  const up = session.store.upWorkers(pool.name);
   const target = pool.app ?? pool.command ?? '';
   if (pool.kind === 'python') {
     item.description = `${up === pool.wanted ? `${up}` : `${up}/${pool.wanted}`} worker${pool.wanted === 1 ? '' : 's'} · ${target}`;
@@ -133,7 +132,7 @@ function poolItem(session: ServerSession, pool: PoolInfo, key: string): vscode.T
   } else {
     item.iconPath = new vscode.ThemeIcon(pool.kind === 'python' ? 'server-process' : 'terminal');
   }
-  const rps = session.metrics?.pools[pool.name]?.rps;
+  const rps = session.store.metrics?.pools[pool.name]?.rps;
   const tooltip = new vscode.MarkdownString(undefined, true);
   tooltip.appendMarkdown(`**Pool ${pool.name}** (${pool.kind})\n\n`);
   tooltip.appendMarkdown(`- ${pool.kind === 'python' ? 'App' : 'Command'}: \`${target}\`\n`);
@@ -158,6 +157,7 @@ function workerItem(worker: WorkerInfo, key: string): vscode.TreeItem {
   tooltip.appendMarkdown(`- State: ${worker.state}\n`);
   tooltip.appendMarkdown(`- Requests: ${worker.requests} handled, ${worker.inFlight} in flight\n`);
   tooltip.appendMarkdown(`- Memory: ${worker.rssBytes !== undefined ? formatBytes(worker.rssBytes) : 'unknown'}\n`);
+  if (worker.cpuPercent !== undefined) tooltip.appendMarkdown(`- CPU: ${worker.cpuPercent.toFixed(1)} % of a core\n`);
   tooltip.appendMarkdown(`- Uptime: ${formatDuration(Date.now() - worker.startedAt)}\n`);
   tooltip.appendMarkdown(`- Generation: ${worker.generation}\n`);
   item.tooltip = tooltip;

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { formatDiagnostic, loadConfig, starterConfigText } from './config';
 import type { Diagnostic, ServeConfig } from './config/types';
 import { CONTROL_VERBS, runControlVerb, type ControlVerb } from './control/cliVerbs';
+import { DASHBOARD_USAGE, runDashboardVerb } from './control/dashboardVerb';
 import { ServeStackError } from './errors';
 import { startServer, type RunningServer } from './main';
 import { VERSION } from './version';
@@ -18,6 +19,7 @@ usage:
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
   servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
                                              steer the server running for DIR (default .)
+  ${DASHBOARD_USAGE}
 `;
 
 type Out = (text: string) => void;
@@ -132,6 +134,9 @@ export async function main(argv: string[]): Promise<number> {
         return check(rest);
       case 'init':
         return init(rest);
+      // The dashboard of a running server (server/control/dashboardVerb.ts).
+      case 'dashboard':
+        return await runDashboardVerb(rest, { out, err });
       case '--version':
       case 'version':
         out(VERSION);

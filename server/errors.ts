@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   PYTHON_NOT_FOUND: 'no Python interpreter could be started',
   APP_LOAD_FAILED: 'the app could not be imported',
   WORKER_BOOT_FAILED: 'a worker could not start',
+  WORKER_CRASH_LOOP: 'the workers of a pool keep crashing',
   // control
   CONTROL_UNAUTHORIZED: 'the control channel refused a client',
   CONTROL_BAD_COMMAND: 'a control command was not understood',
@@ -34,6 +35,8 @@ export const ERROR_CODES = {
   CONTROL_CONNECTION_FAILED: 'the control channel could not connect or closed before the reply',
   CONTROL_TIMEOUT: 'a control command got no reply in time',
   CONTROL_STATE_FILE: 'the state directory or file of running servers is unsafe or unreadable',
+  CONTROL_UNKNOWN_REQUEST: 'a control command named a request the inspector does not hold',
+  CONTROL_INSPECTOR_OFF: 'the request inspector is off (the server is not in development)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -12,6 +12,8 @@ import { checkProvision } from './config/provision';
 import type { Diagnostic, LimitsConfig, PoolConfig, PythonPoolConfig, ServeConfig } from './config/types';
 import { startControlServer, type ControlServer } from './control/server';
 import { createMetrics, type Metrics } from './control/metrics';
+import { inspectorWanted, RequestInspector } from './control/inspector';
+import { CpuSampler } from './control/workerCpu';
 import { removeServerState, writeServerState } from './control/stateFile';
 import { watchConfigFile, type ConfigWatcher } from './control/configWatcher';
 import type { ControlTarget } from './control/target';
@@ -20,8 +22,8 @@ import { Logger } from './log';
 import { Pool } from './pool/pool';
 import { CommandPool } from './pool/commandPool';
 import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
-import { CONTROL_PROTOCOL_VERSION, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
-import { buildRoutes, ProxyServer, type ProxyRoutes } from './proxy/server';
+import { CONTROL_PROTOCOL_VERSION, SHUTDOWN, WORKER_CONTRACT, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
+import { buildRoutes, ProxyServer, type ProxyRoutes, type RequestRecorder } from './proxy/server';
 import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
 
@@ -37,6 +39,8 @@ export interface ServeOptions {
   /** Watch servestack.json and apply valid changes. */
   watchConfig?: boolean;
   overrides?: { host?: string; port?: number; workers?: number };
+  /** Keep recent requests for the dashboard's inspector; default: in development only (inspectorWanted). */
+  inspector?: boolean;
 }
 
 /** What applyConfig came to: problems found while provisioning (nothing changed), or what waits for a restart. */
@@ -46,7 +50,6 @@ export interface ApplyOutcome {
   restartNeeded: RestartNeededField[];
 }
 
-const SHUTDOWN_GRACE_MS = 10000;
 const DEFAULT_PREFETCH = 3;
 
 export class RunningServer implements ControlTarget {
@@ -62,6 +65,8 @@ export class RunningServer implements ControlTarget {
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: ControlEvent) => void>();
   private nextWorkerId = 1;
+  private inspector: RequestInspector | undefined;
+  private readonly cpu = new CpuSampler();
   private stopping: Promise<void> | undefined;
   private configText: string | undefined;
   url = '';
@@ -89,7 +94,7 @@ export class RunningServer implements ControlTarget {
     this.proxy = new ProxyServer(
       buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger),
       this.logger,
-      (route, pool, status, ms) => this.metrics.recordRequest(route, pool, status, ms),
+      this.requestRecorder(),
       TempFiles.forServer(),
     );
     // Request counts and memory change without a state change: send the workers whose
@@ -141,7 +146,29 @@ export class RunningServer implements ControlTarget {
     }
   }
 
+  /** Metrics for every request; the inspector too when it is on (it taps bodies as they pass). */
+  private requestRecorder(): RequestRecorder {
+    const metrics = this.metrics;
+    const refused = (status: number) => metrics.recordRequest('-', undefined, status, 0);
+    if (!(this.options.inspector ?? inspectorWanted(this.config.listen.host))) {
+      return Object.assign((r: Parameters<RequestRecorder>[0]) => metrics.recordRequest(r.route, r.pool, r.status, r.ms), { refused });
+    }
+    const inspector = new RequestInspector({ listener: () => this.proxy.address, recentLogs: (n) => this.logger.recentLines(n) });
+    this.inspector = inspector;
+    return Object.assign(
+      (r: Parameters<RequestRecorder>[0]) => {
+        metrics.recordRequest(r.route, r.pool, r.status, r.ms);
+        inspector.record(r);
+      },
+      { tap: (req: Parameters<RequestInspector['tap']>[0], res: Parameters<RequestInspector['tap']>[1]) => inspector.tap(req, res), refused },
+    );
+  }
+
   // ── ControlTarget ─────────────────────────────────────────────────────────────
+
+  requestInspector(): RequestInspector | undefined {
+    return this.inspector;
+  }
 
   snapshot(): Snapshot {
     return {
@@ -390,8 +417,12 @@ export class RunningServer implements ControlTarget {
     this.codeWatchers.clear();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.workerRefreshTimer) clearInterval(this.workerRefreshTimer);
-    await this.proxy.close(SHUTDOWN_GRACE_MS);
-    await Promise.all([...this.pools.values()].map((p) => p.stop(SHUTDOWN_GRACE_MS)));
+    // One deadline for the proxy's drain and the workers' stop together (protocol.ts SHUTDOWN).
+    const deadline = performance.now() + SHUTDOWN.drainMs;
+    await this.proxy.close(SHUTDOWN.drainMs);
+    // Past the deadline, workers still get the contract's grace to exit before they are killed.
+    const left = Math.max(WORKER_CONTRACT.killGraceMs, deadline - performance.now());
+    await Promise.all([...this.pools.values()].map((p) => p.stop(left)));
     await this.control?.close();
     removeServerState(this.config.dir, process.pid);
     this.logger.info('server', 'stopped');
@@ -415,7 +446,10 @@ export class RunningServer implements ControlTarget {
   }
 
   workerInfos(): WorkerInfo[] {
-    return [...this.pools.values()].flatMap((p) => p.workerInfos());
+    return [...this.pools.values()].flatMap((p) => p.workerInfos()).map((w) => {
+      const cpuPercent = this.cpu.percentOf(w.pid);
+      return cpuPercent === undefined || w.state === 'exited' ? w : { ...w, cpuPercent };
+    });
   }
 
   routeInfos(): RouteInfo[] {
@@ -429,10 +463,11 @@ export class RunningServer implements ControlTarget {
 
   private refreshWorkers(): void {
     if (this.listeners.size === 0) return;
+    this.cpu.sample([...this.pools.values()].flatMap((p) => p.workerInfos()).flatMap((w) => (w.pid !== undefined && w.state !== 'exited' ? [w.pid] : [])));
     const live = new Set<number>();
     for (const worker of this.workerInfos()) {
       live.add(worker.id);
-      const figures = `${worker.requests}/${worker.inFlight}/${worker.rssBytes ?? ''}/${worker.state}`;
+      const figures = `${worker.requests}/${worker.inFlight}/${worker.rssBytes ?? ''}/${worker.state}/${Math.round(worker.cpuPercent ?? 0)}`;
       if (this.lastSentFigures.get(worker.id) === figures) continue;
       this.lastSentFigures.set(worker.id, figures);
       this.emit({ type: 'worker', worker });

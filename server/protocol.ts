@@ -20,6 +20,20 @@ export const WORKER_CONTRACT = {
   controlFd: 4,
 } as const;
 
+// ── Shutdown ────────────────────────────────────────────────────────────────────────
+/** Requests in flight get this long to finish when the server stops; the workers' stop shares the same deadline. */
+const SHUTDOWN_DRAIN_MS = 10_000;
+/**
+ * The one shutdown deadline of every layer. The server drains for `drainMs` (proxy and
+ * workers together), then kills what is left (`WORKER_CONTRACT.killGraceMs`) and closes its
+ * control channel; a client that asked it to stop (the editor, `servestack stop`) kills
+ * the process only after `killAfterMs`, so it never cuts a drain the server promised.
+ */
+export const SHUTDOWN = {
+  drainMs: SHUTDOWN_DRAIN_MS,
+  killAfterMs: SHUTDOWN_DRAIN_MS + WORKER_CONTRACT.killGraceMs + 3_000,
+} as const;
+
 /**
  * Frames on the worker channel: [u32 payload length][u8 type][u32 request id][payload].
  * Big-endian. Request id 0 is for frames not tied to a request.
@@ -85,6 +99,8 @@ export interface WorkerInfo {
   inFlight: number;
   startedAt: number; // epoch ms
   rssBytes?: number;
+  /** CPU used over the last second, in percent of one core (Linux; absent elsewhere or before the first sample). */
+  cpuPercent?: number;
   generation: number; // increases with each reload of the pool
   exitCode?: number | null;
 }
@@ -98,6 +114,17 @@ export interface PoolInfo {
   state: 'running' | 'backoff' | 'stopped';
   /** Set while the app cannot load: the one-line reason, with file:line when known. */
   failure?: string;
+  /** The same failure as data (set with `failure`): a clickable location without parsing the text. */
+  failureDetail?: PoolFailure;
+}
+
+export interface PoolFailure {
+  /** One of ERROR_CODES (server/errors.ts), e.g. APP_LOAD_FAILED, PYTHON_NOT_FOUND, WORKER_CRASH_LOOP. */
+  code: string;
+  message: string;
+  /** The source file at fault, as the worker reported it (absolute, or relative to the pool's folder). */
+  file?: string;
+  line?: number;
 }
 
 export interface RouteInfo {
@@ -116,7 +143,7 @@ export interface LogLine {
   text: string;
 }
 
-export interface RouteMetrics { requests: number; rps: number; p50Ms: number; p99Ms: number; status: Record<'2xx' | '3xx' | '4xx' | '5xx', number> }
+export interface RouteMetrics { requests: number; rps: number; p50Ms: number; p95Ms: number; p99Ms: number; status: Record<'2xx' | '3xx' | '4xx' | '5xx', number> }
 export interface MetricsSample {
   time: number;
   rps: number;
@@ -165,6 +192,7 @@ export type ControlEvent =
   | { type: 'metrics'; metrics: MetricsSample }
   | { type: 'log'; line: LogLine }
   | ({ type: 'config' } & ConfigApplyResult)
+  | { type: 'requests'; requests: RequestSummary[] }
   | { type: 'reply'; id: number; ok: true; result?: unknown }
   | { type: 'reply'; id: number; ok: false; error: ControlReplyError }
   | { type: 'stopping' };
@@ -186,7 +214,10 @@ export type ControlCommand =
   | { id: number; type: 'applyConfig'; text: string }
   | { id: number; type: 'status' }
   | { id: number; type: 'logs'; lines?: number }
-  | { id: number; type: 'stop' };
+  | { id: number; type: 'stop' }
+  | { id: number; type: 'requests'; limit?: number }
+  | { id: number; type: 'inspectRequest'; request: number; reveal?: boolean }
+  | { id: number; type: 'replayRequest'; request: number; edit?: ReplayEdit };
 
 export type ControlCommandType = ControlCommand['type'];
 /** A command as a client writes it; the client library adds the id. */
@@ -207,4 +238,65 @@ export interface ControlResults {
   logs: { lines: LogLine[] };
   /** Sent before the server starts stopping; the client sees the connection close when it has. */
   stop: undefined;
+  /** Newest last. `enabled` false: the inspector is off (not development), the list is empty. */
+  requests: { enabled: boolean; requests: RequestSummary[] };
+  inspectRequest: InspectedRequest;
+  /** `request`: the id of the replayed request's own record, when the inspector kept it. */
+  replayRequest: { status: number; request?: number };
+}
+
+// ── Request inspector ───────────────────────────────────────────────────────────────
+/** One request the proxy answered, as the dashboard's table lists it. */
+export interface RequestSummary {
+  id: number; // unique for the server's life
+  time: number; // epoch ms when it arrived
+  method: string;
+  /** The request target as received: path and query. */
+  url: string;
+  status: number;
+  ms: number;
+  route: string;
+  pool?: string;
+  workerId?: number;
+  /** Set on a request sent by replayRequest: the id it replayed. */
+  replayOf?: number;
+}
+
+export interface InspectedHeader {
+  name: string;
+  value: string;
+  /** The value is hidden (Authorization, Proxy-Authorization, Cookie, Set-Cookie); inspectRequest with reveal shows it. */
+  masked?: true;
+}
+
+export interface CapturedBody {
+  /** Bytes that passed; only the first `kept` of them were kept. */
+  size: number;
+  kept: number;
+  truncated: boolean;
+  /** The kept bytes as text when they are UTF-8, else absent (then base64 holds them). */
+  text?: string;
+  base64?: string;
+}
+
+export interface InspectedRequest extends RequestSummary {
+  httpVersion: string;
+  remoteAddr: string;
+  requestHeaders: InspectedHeader[];
+  responseHeaders: InspectedHeader[];
+  requestBody: CapturedBody;
+  responseBody: CapturedBody;
+  /** Where the time went. queue: waiting for a worker; app: the worker until the response head; worker: the worker until the end. */
+  timing: { totalMs: number; queueMs?: number; appMs?: number; workerMs?: number };
+  /** Log lines of its worker (and its access line) while it ran. */
+  logs: LogLine[];
+}
+
+/** Changes for replayRequest; what is absent is sent as it was. A masked header value left as sent by inspectRequest keeps the original. */
+export interface ReplayEdit {
+  method?: string;
+  url?: string;
+  headers?: [string, string][];
+  /** The new body as UTF-8 text. */
+  body?: string;
 }

@@ -11,6 +11,17 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CONTROL_PATH, CONTROL_TOKEN_PROTOCOL_PREFIX } from '../protocol';
 
+/** The dashboard page, served by the control server. */
+export const DASHBOARD_PATH = '/dashboard/';
+/** The page's own WebSocket endpoint: the same channel, authenticated by the page's session cookie. */
+export const DASHBOARD_SOCKET_PATH = '/dashboard/control';
+/**
+ * The cookie a browser gets for the token (`/dashboard/?token=…`, then redirected): a
+ * separate random value, HttpOnly, SameSite=Strict, and scoped to /dashboard/ so the
+ * app's own pages on other loopback ports do not receive it.
+ */
+export const SESSION_COOKIE = 'servestack_dashboard';
+
 export interface Refusal {
   status: 400 | 401 | 403 | 404;
   /** Said to the client and the server's log; never contains the token. */
@@ -80,15 +91,29 @@ export function presentedToken(headers: IncomingHttpHeaders): string | undefined
   return undefined;
 }
 
+/** The dashboard session a browser presented in its Cookie header, if any. */
+export function presentedSession(headers: IncomingHttpHeaders): string | undefined {
+  const raw = headers.cookie;
+  if (!raw) return undefined;
+  for (const part of raw.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
 export interface UpgradeCheck {
   port: number;
   token: string;
   allowedOrigins?: readonly string[];
+  /** The dashboard's session value (the cookie a page got for the token); without it the page's endpoint is refused. */
+  session?: string;
 }
 
 /** Why an upgrade request is refused, or undefined when it may proceed. */
 export function checkUpgrade(url: string | undefined, headers: IncomingHttpHeaders, opts: UpgradeCheck): Refusal | undefined {
   const pathname = (url ?? '').split('?')[0];
+  if (pathname === DASHBOARD_SOCKET_PATH) return checkPageUpgrade(headers, opts);
   if (pathname !== CONTROL_PATH) return { status: 404, reason: `no WebSocket endpoint at ${pathname}; use ${CONTROL_PATH}` };
   if (!isAllowedHost(headers.host, opts.port)) {
     return { status: 403, reason: 'the Host header is not a loopback address with the control port' };
@@ -99,5 +124,19 @@ export function checkUpgrade(url: string | undefined, headers: IncomingHttpHeade
   const token = presentedToken(headers);
   if (token === undefined) return { status: 401, reason: 'a control token is required' };
   if (!tokensEqual(token, opts.token)) return { status: 401, reason: 'the control token is wrong' };
+  return undefined;
+}
+
+/** The dashboard page's socket: its own origin only (a cookie rides along on any request), and the session cookie. */
+function checkPageUpgrade(headers: IncomingHttpHeaders, opts: UpgradeCheck): Refusal | undefined {
+  if (!isAllowedHost(headers.host, opts.port)) {
+    return { status: 403, reason: 'the Host header is not a loopback address with the control port' };
+  }
+  if (headers.origin === undefined || !ownOrigins(opts.port).includes(headers.origin.toLowerCase())) {
+    return { status: 403, reason: 'only the dashboard page served here may use its endpoint' };
+  }
+  const session = presentedSession(headers);
+  if (session === undefined || opts.session === undefined) return { status: 401, reason: 'open the dashboard with its token first (`servestack dashboard`)' };
+  if (!tokensEqual(session, opts.session)) return { status: 401, reason: 'the dashboard session is not this server\'s; open the dashboard again' };
   return undefined;
 }

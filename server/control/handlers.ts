@@ -1,12 +1,14 @@
 // Control commands: check a message's shape, carry it out on the target, build the reply.
 // A malformed or unknown command is an error reply, never a dropped connection.
 import { ServeStackError, type ErrorCode } from '../errors';
-import type { ControlCommand, ControlEvent, ControlReplyError } from '../protocol';
+import type { ControlCommand, ControlEvent, ControlReplyError, ReplayEdit } from '../protocol';
+import type { RequestInspector } from './inspector';
 import type { ControlTarget } from './target';
 
 export const DEFAULT_LOG_LINES = 200;
 export const MAX_LOG_LINES = 10_000;
 export const MAX_WORKERS = 1024;
+export const MAX_REQUESTS_LISTED = 1000;
 
 type Reply = Extract<ControlEvent, { type: 'reply' }>;
 
@@ -36,6 +38,24 @@ function integerField(o: Record<string, unknown>, name: string, min: number, max
   return v;
 }
 
+function replayEdit(v: unknown): ReplayEdit | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) fail('"edit" must be an object with method, url, headers or body');
+  const o = v as Record<string, unknown>;
+  const out: ReplayEdit = {};
+  for (const key of ['method', 'url', 'body'] as const) {
+    if (o[key] === undefined) continue;
+    if (typeof o[key] !== 'string') fail(`"edit.${key}" must be a string`);
+    out[key] = o[key] as string;
+  }
+  if (o.headers !== undefined) {
+    const ok = Array.isArray(o.headers) && o.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h[0]) && !/[\r\n]/.test(h[1]));
+    if (!ok) fail('"edit.headers" must be a list of [name, value] pairs with valid header names and one-line values');
+    out.headers = o.headers as [string, string][];
+  }
+  return out;
+}
+
 /** The command in a parsed message, or a BadCommand naming what is wrong. */
 export function parseCommand(message: unknown): ControlCommand {
   if (typeof message !== 'object' || message === null || Array.isArray(message)) fail('a command is a JSON object');
@@ -59,10 +79,17 @@ export function parseCommand(message: unknown): ControlCommand {
       return { id, type: 'logs', lines: o.lines === undefined ? undefined : integerField(o, 'lines', 1, MAX_LOG_LINES) };
     case 'stop':
       return { id, type: 'stop' };
+    case 'requests':
+      return { id, type: 'requests', limit: o.limit === undefined ? undefined : integerField(o, 'limit', 1, MAX_REQUESTS_LISTED) };
+    case 'inspectRequest':
+      if (o.reveal !== undefined && typeof o.reveal !== 'boolean') fail('"reveal" must be true or false');
+      return { id, type: 'inspectRequest', request: integerField(o, 'request', 1, Number.MAX_SAFE_INTEGER), reveal: o.reveal === true };
+    case 'replayRequest':
+      return { id, type: 'replayRequest', request: integerField(o, 'request', 1, Number.MAX_SAFE_INTEGER), edit: replayEdit(o.edit) };
     default:
       fail(
         typeof o.type === 'string'
-          ? `unknown command "${o.type}"; known: scale, reload, restartWorker, killWorker, applyConfig, status, logs, stop`
+          ? `unknown command "${o.type}"; known: scale, reload, restartWorker, killWorker, applyConfig, status, logs, stop, requests, inspectRequest, replayRequest`
           : 'a command needs a "type"',
       );
   }
@@ -111,7 +138,25 @@ async function run(command: ControlCommand, target: ControlTarget): Promise<Hand
       return { reply: ok({ lines: target.recentLogs(command.lines ?? DEFAULT_LOG_LINES) }) };
     case 'stop':
       return { reply: ok(), afterReply: () => target.stop() };
+    case 'requests': {
+      const inspector = target.requestInspector?.();
+      return { reply: ok({ enabled: inspector !== undefined, requests: inspector?.list(command.limit) ?? [] }) };
+    }
+    case 'inspectRequest':
+      return { reply: ok(inspectorOf(target).inspect(command.request, command.reveal)) };
+    case 'replayRequest':
+      return { reply: ok(await inspectorOf(target).replay(command.request, command.edit)) };
   }
+}
+
+function inspectorOf(target: ControlTarget): RequestInspector {
+  const inspector = target.requestInspector?.();
+  if (!inspector) {
+    throw new ServeStackError('CONTROL_INSPECTOR_OFF', 'the request inspector is off: the server listens beyond loopback, or runs with NODE_ENV=production or SERVESTACK_INSPECTOR=0', {
+      hint: 'serve on loopback in development, or set SERVESTACK_INSPECTOR=1',
+    });
+  }
+  return inspector;
 }
 
 /** Handle one text message from a client. Never throws. */

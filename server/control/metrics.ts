@@ -92,6 +92,7 @@ class WindowStats {
       requests: this.requests,
       rps: round(this.requests / seconds),
       p50Ms: this.percentile(0.5),
+      p95Ms: this.percentile(0.95),
       p99Ms: this.percentile(0.99),
       status: { '2xx': this.s2xx, '3xx': this.s3xx, '4xx': this.s4xx, '5xx': this.s5xx },
     };
@@ -171,7 +172,7 @@ export function createMetrics(now: () => number = () => performance.now()): Metr
       }
       const poolsWithDepth: MetricsSample['pools'] = {};
       for (const name of new Set([...Object.keys(poolOut), ...Object.keys(depths)])) {
-        const m = poolOut[name] ?? { requests: 0, rps: 0, p50Ms: 0, p99Ms: 0, status: emptyStatus() };
+        const m = poolOut[name] ?? { requests: 0, rps: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, status: emptyStatus() };
         poolsWithDepth[name] = { ...m, queueDepth: depths[name] ?? 0 };
       }
       const totals = total.summary(seconds);

@@ -1,14 +1,16 @@
-// The control channel's server: an HTTP server on loopback whose only WebSocket endpoint,
-// /control, streams the target's events and takes commands (docs/control-protocol.md).
-// Every check on who may connect happens on the upgrade request, before a WebSocket
-// exists (auth.ts). A slow client never slows the server: its metrics and log events are
-// dropped while its send buffer is full, and a client that cannot even take the rest is
-// cut off.
+// The control channel's server: an HTTP server on loopback whose WebSocket endpoint,
+// /control, streams the target's events and takes commands (docs/control-protocol.md);
+// it also serves the dashboard page behind the token (dashboardPage.ts), whose own socket
+// is /dashboard/control. Every check on who may connect happens on the upgrade request,
+// before a WebSocket exists (auth.ts). A slow client never slows the server: its metrics,
+// log and requests events are dropped while its send buffer is full, and a client that
+// cannot even take the rest is cut off.
 import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { CONTROL_PATH, CONTROL_SUBPROTOCOL, type ControlEvent, type LogLine } from '../protocol';
 import { checkUpgrade, generateToken, type Refusal } from './auth';
+import { createDashboardPage } from './dashboardPage';
 import { errorReply, handleCommandText } from './handlers';
 import type { Metrics } from './metrics';
 import type { ControlTarget } from './target';
@@ -90,7 +92,9 @@ export async function startControlServer(target: ControlTarget, opts: ControlSer
   let port = 0;
   let closing: Promise<void> | undefined;
 
+  const page = createDashboardPage({ port: () => port, token });
   const http = createServer((req, res) => {
+    if (page.handle(req, res)) return;
     const path = (req.url ?? '').split('?')[0];
     const status = path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD') ? 200 : path === CONTROL_PATH ? 426 : 404;
     const body = status === 200 ? 'ok\n' : status === 426 ? `connect with a WebSocket to ${CONTROL_PATH}\n` : 'not found\n';
@@ -111,7 +115,7 @@ export async function startControlServer(target: ControlTarget, opts: ControlSer
       refuse(socket, { status: 403, reason: 'the server is stopping' });
       return;
     }
-    const refusal = checkUpgrade(req.url, req.headers, { port, token, allowedOrigins: opts.allowedOrigins });
+    const refusal = checkUpgrade(req.url, req.headers, { port, token, allowedOrigins: opts.allowedOrigins, session: page.session });
     if (refusal) {
       log('warn', `control: refused a client (${refusal.status}): ${refusal.reason}`);
       refuse(socket, refusal);
@@ -147,7 +151,7 @@ export async function startControlServer(target: ControlTarget, opts: ControlSer
   function broadcast(event: ControlEvent): void {
     if (clients.size === 0) return;
     const data = JSON.stringify(event);
-    const droppable = event.type === 'metrics' || event.type === 'log';
+    const droppable = event.type === 'metrics' || event.type === 'log' || event.type === 'requests';
     for (const client of clients) send(client, data, droppable);
   }
 
@@ -191,6 +195,13 @@ export async function startControlServer(target: ControlTarget, opts: ControlSer
     const metrics = opts.metrics;
     timers.push(setInterval(() => broadcast({ type: 'metrics', metrics: metrics.sample() }), 1000));
   }
+  // The inspector's new requests, once a second in one event (a busy server answers thousands).
+  timers.push(
+    setInterval(() => {
+      const fresh = target.requestInspector?.()?.takeFresh();
+      if (fresh && fresh.length > 0) broadcast({ type: 'requests', requests: fresh });
+    }, 1000),
+  );
   timers.push(
     setInterval(() => {
       for (const client of clients) {

@@ -1,6 +1,8 @@
 // What the control channel steers: the running server (server/main.ts implements it).
 // Kept as an interface so the control server depends on no concrete module.
 import type { ConfigApplyResult, ControlEvent, LogLine, Snapshot } from '../protocol';
+import type { Diagnostic } from '../config/types';
+import type { RequestInspector } from './inspector';
 
 export interface ControlTarget {
   snapshot(): Snapshot;
@@ -13,6 +15,8 @@ export interface ControlTarget {
   applyConfigText(text: string): Promise<ConfigApplyResult>;
   stop(): Promise<void>;
   recentLogs(lines: number): LogLine[];
+  /** The request inspector, when it is on (development only). */
+  requestInspector?(): RequestInspector | undefined;
   /** Events to stream (worker, pool, routes, metrics, log, config, stopping). */
   onEvent(listener: (event: ControlEvent) => void): () => void;
 }

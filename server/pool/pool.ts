@@ -4,7 +4,7 @@
 // too, because which worker may take a request depends on the same state.
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { WORKER_CONTRACT, type PoolInfo, type RequestHead, type WorkerInfo } from '../protocol';
+import { WORKER_CONTRACT, type PoolFailure, type PoolInfo, type RequestHead, type WorkerInfo } from '../protocol';
 import type { PythonPoolConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
@@ -48,6 +48,8 @@ export class Pool implements Upstream {
   wanted: number;
   status: Status = 'stopped';
   failure: string | undefined;
+  /** `failure` as data (code, message, file, line), set together with it. */
+  failureDetail: PoolFailure | undefined;
   readonly workers: WorkerProcess[] = [];
   private readonly queue: Job[] = [];
   private generation = 1;
@@ -66,8 +68,6 @@ export class Pool implements Upstream {
   private readonly serviceTime = new ServiceTime();
   /** What the workers reported for interface "auto". */
   private detectedInterface: 'wsgi' | 'asgi' | undefined;
-  /** The load failure as data (file and line), while the app cannot load. */
-  private failureAt: { file?: string; line?: number } = {};
   /** limits.queueSize, live: a config change sets it for the next request that would wait. */
   private queueSize: number;
 
@@ -99,7 +99,7 @@ export class Pool implements Upstream {
   }
 
   info(): PoolInfo {
-    return { name: this.name, kind: 'python', app: this.config.app, wanted: this.wanted, state: this.status, failure: this.failure };
+    return { name: this.name, kind: 'python', app: this.config.app, wanted: this.wanted, state: this.status, failure: this.failure, failureDetail: this.failure ? this.failureDetail : undefined };
   }
 
   workerInfos(): WorkerInfo[] {
@@ -168,7 +168,13 @@ export class Pool implements Upstream {
   }
 
   private unavailable(): UpstreamFailure {
-    return { code: 'UNAVAILABLE', message: this.failure ?? `no worker of pool '${this.name}' is available`, ...this.failureAt };
+    const at = this.failureDetail;
+    return {
+      code: 'UNAVAILABLE',
+      message: this.failure ?? `no worker of pool '${this.name}' is available`,
+      ...(at?.file ? { file: at.file } : {}),
+      ...(at?.line ? { line: at.line } : {}),
+    };
   }
 
   /**
@@ -443,7 +449,7 @@ export class Pool implements Upstream {
     this.backoff.reset();
     if (this.failure) this.options.logger.info('server', `pool '${this.name}': the app loads again`, { pool: this.name });
     this.failure = undefined;
-    this.failureAt = {};
+    this.failureDetail = undefined;
     this.lastLoggedFailure = undefined;
     if (this.status === 'backoff') this.status = 'running';
     this.readyWaiters.get(w)?.(true);
@@ -459,6 +465,7 @@ export class Pool implements Upstream {
       ? `the Python interpreter '${python}' was not found; set "python" in the pool of servestack.json, pass --python, or install python3 [PYTHON_NOT_FOUND]`
       : `could not start '${python}': ${error.message} [PYTHON_NOT_FOUND]`;
     this.failure = message;
+    this.failureDetail = { code: 'PYTHON_NOT_FOUND', message };
     // A failed spawn never emits 'exit' on every platform; settle it here once.
     if (w.state !== 'exited') {
       w.state = 'exited';
@@ -489,6 +496,7 @@ export class Pool implements Upstream {
       this.options.logger.error('server', `worker ${w.id} (pid ${w.pid}) ${how}; starting a new one`, { pool: this.name, workerId: w.id });
       if (this.crashBudget.record()) {
         this.failure = `workers of pool '${this.name}' keep crashing (more than 5 in 10 s)`;
+        this.failureDetail = { code: 'WORKER_CRASH_LOOP', message: this.failure };
         this.logFailureOnce(this.failure);
         this.scheduleRetry();
       }
@@ -502,7 +510,7 @@ export class Pool implements Upstream {
     const f = w.loadFailure;
     const where = f?.file ? `${f.file}${f.line ? `:${f.line}` : ''}: ` : '';
     this.failure = `the app '${this.config.app}' could not be loaded: ${where}${f?.message ?? 'the worker exited with code 4'}`;
-    this.failureAt = { ...(f?.file ? { file: f.file } : {}), ...(f?.line ? { line: f.line } : {}) };
+    this.failureDetail = { code: 'APP_LOAD_FAILED', message: f?.message ?? 'the worker exited with code 4', file: f?.file ?? undefined, line: f?.line ?? undefined };
     const text = `${this.failure} [APP_LOAD_FAILED] — fix the error and save; ServeStack retries with back-off`;
     // Every worker of the pool fails the same way: the traceback reaches the log once.
     if (this.lastLoggedFailure !== text && f?.traceback) {

@@ -77,10 +77,10 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
   }
   void bufferRequestBody(req, options).then((result) => {
     if (res.destroyed || res.writableEnded) {
-      // The client went away while its body was read (NGINX logs 499), or the body's
-      // framing broke the parser and the front answered on the socket.
+      // The front answered on the socket (the body's framing broke the parser); or, as NGINX
+      // logs it, the client cut its body short (400) or left once it was read (499).
       if (result.ok) result.body.release();
-      settle({ status: refusedStatus(res) ?? 499, bytes: 0 });
+      settle({ status: refusedStatus(res) ?? (result.ok ? 499 : 400), bytes: 0 });
       return;
     }
     if (!result.ok) {
@@ -90,7 +90,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
         settle({ status: 413, bytes: 0 });
         return;
       }
-      // Cut short by the client: it is gone, and the request never reaches a worker.
+      // Cut short by the client: it is gone, and the request never reaches a worker (NGINX logs 400).
       settle({ status: 400, bytes: 0 });
       res.destroy();
       return;

@@ -31,7 +31,27 @@ export interface ProxyRoutes {
   limits: LimitsConfig;
 }
 
-export type RequestRecorder = (route: string, pool: string | undefined, status: number, ms: number) => void;
+/** What the proxy knows of a request once it is done (the metrics and the request inspector read it). */
+export interface RequestRecord {
+  route: string;
+  pool: string | undefined;
+  status: number;
+  ms: number;
+  bytes: number;
+  upstreamMs?: number;
+  worker?: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+/**
+ * Called once per request when it is done. `tap`, when set, is called as the request
+ * arrives, before anything reads it (the inspector copies the bodies as they pass).
+ */
+export type RequestRecorder = ((record: RequestRecord) => void) & {
+  tap?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** A request the front refused on the socket, before any request object existed (metrics only). */
+  refused?: (status: number) => void;
+};
 
 export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>, limits: LimitsConfig, logger: Logger): ProxyRoutes {
   const statics = new Map<number, StaticHandler>();
@@ -84,7 +104,7 @@ export class ProxyServer {
     this.front = new StrictFront(this.server, {
       limits: () => this.routes.limits,
       logger,
-      record: (status) => record('-', undefined, status, 0),
+      record: (status) => record.refused?.(status),
     });
   }
 
@@ -158,6 +178,7 @@ export class ProxyServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    this.record.tap?.(req, res);
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
     const started = performance.now();
     this.inFlight++;
@@ -175,7 +196,7 @@ export class ProxyServer {
       if (logged) return;
       logged = true;
       const ended = performance.now();
-      this.record(routePath, poolName, status, ended - started);
+      this.record({ route: routePath, pool: poolName, status, ms: ended - started, bytes, upstreamMs, worker, req, res });
       this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? { pool: poolName } : {});
     };
     res.on('close', () => {

@@ -49,8 +49,12 @@ async function main() {
   }
   ensureCodeServer();
   const { chromium } = await import(pathToFileURL(path.join(ROOT, 'node_modules/playwright-core/index.mjs')).href);
-  rmSync(ARTIFACTS, { recursive: true, force: true });
+  // Only what this run writes: other runs (the integration tests' browser shots) keep theirs.
+  const scenarioNames = new Set(readdirSync(path.join(ROOT, 'test/e2e')).filter((f) => f.endsWith('.scenario.mjs')).map((f) => f.replace(/\.scenario\.mjs$/, '')));
   mkdirSync(ARTIFACTS, { recursive: true });
+  for (const entry of readdirSync(ARTIFACTS)) {
+    if (scenarioNames.has(entry) || /^(code-server-.*\.log|suite-.*)$/.test(entry)) rmSync(path.join(ARTIFACTS, entry), { recursive: true, force: true });
+  }
   const scratch = mkdtempSync(path.join(tmpdir(), 'servestack-vscode-'));
   const browser = await launchBrowser(chromium);
   try {

@@ -9,7 +9,7 @@ function within(actual: number, expected: number, relative: number): void {
 }
 
 describe('control metrics', () => {
-  it('p50 and p99 of 1..1000 ms are within 5% of the exact values', () => {
+  it('p50, p95 and p99 of 1..1000 ms are within 5% of the exact values', () => {
     let t = 0;
     const m = createMetrics(() => t);
     // Shuffled order: the histogram must not depend on it.
@@ -18,6 +18,7 @@ describe('control metrics', () => {
     t = 1000;
     const s = m.sample();
     within(s.routes['/'].p50Ms, 500, 0.05);
+    within(s.routes['/'].p95Ms, 950, 0.05);
     within(s.routes['/'].p99Ms, 990, 0.05);
     within(s.pools.web.p50Ms, 500, 0.05);
     assert.equal(s.routes['/'].requests, 1000);
@@ -62,7 +63,7 @@ describe('control metrics', () => {
     const s = m.sample();
     assert.equal(s.pools.web.queueDepth, 4);
     assert.equal(s.pools.web.requests, 1);
-    assert.deepEqual(s.pools.idle, { requests: 0, rps: 0, p50Ms: 0, p99Ms: 0, status: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, queueDepth: 0 });
+    assert.deepEqual(s.pools.idle, { requests: 0, rps: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, status: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, queueDepth: 0 });
   });
 
   it('a failing queue depth source does not stop sampling', () => {

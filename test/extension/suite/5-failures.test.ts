@@ -1,7 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import * as vscode from 'vscode';
-import { CRASH_BUDGET, recordCrash } from '../../../extension/supervisor';
 import type { ConfigApplyResult } from '../../../server/protocol';
 import { api, codeActions, file, folder, until } from './helpers';
 
@@ -55,7 +54,9 @@ describe('failures reach the user', function () {
     const port = (blocker.address() as { port: number }).port;
     await new Promise<void>((resolve) => blocker.close(() => resolve())); // a port that was free a moment ago
     const results: ConfigApplyResult[] = [];
-    const subscription = session.onConfig((r) => results.push(r));
+    const subscription = session.store.onEvent((event) => {
+      if (event.type === 'config') results.push(event);
+    });
     try {
       await write('servestack.json', original.replace('{\n  "pools"', `{\n  "listen": "127.0.0.1:${port}",\n  "pools"`));
       const result = await until('the config event', () => results.find((r) => r.restartNeeded?.length), 15_000);
@@ -77,6 +78,11 @@ describe('failures reach the user', function () {
     const session = a.supervisor.activeSessions()[0];
     assert.ok(session);
     await until('the pool to report the failure', () => session.pythonPools()[0]?.failure, 30_000);
+    // As data, not as text to parse: the code, and the file and line the worker reported.
+    const detail = session.pythonPools()[0].failureDetail;
+    assert.equal(detail?.code, 'APP_LOAD_FAILED');
+    assert.match(detail?.file ?? '', /broken\.py$/);
+    assert.equal(detail?.line, 3);
     const [pool] = a.workersTree.getChildren();
     const children = a.workersTree.getChildren(pool).map((n) => a.workersTree.getTreeItem(n));
     assert.ok(children.some((i) => /broken on purpose|RuntimeError/.test(String(i.label))), JSON.stringify(children.map((i) => i.label)));
@@ -100,22 +106,5 @@ describe('failures reach the user', function () {
     const result = await vscode.commands.executeCommand<string>('servestack.exportForProduction', folder(), file('deploy').fsPath);
     assert.ok(result === 'unavailable' || result === file('deploy').fsPath, String(result));
     if (result !== 'unavailable') await vscode.workspace.fs.delete(file('deploy'), { recursive: true });
-  });
-});
-
-describe('the crash budget', () => {
-  it('stops offering restarts at the 5th crash within 3 minutes, and forgets older ones', async () => {
-    assert.deepEqual(CRASH_BUDGET, { crashes: 5, windowMs: 180_000 });
-    let history: number[] = [];
-    const t0 = 1_000_000;
-    for (let i = 0; i < 4; i++) {
-      const r = recordCrash(history, t0 + i * 10_000);
-      assert.equal(r.exhausted, false, `crash ${i + 1}`);
-      history = r.recent;
-    }
-    assert.equal(recordCrash(history, t0 + 40_000).exhausted, true, 'the 5th within the window');
-    const later = recordCrash(history, t0 + 185_000);
-    assert.equal(later.exhausted, false, 'the first crash fell out of the window');
-    assert.equal(later.recent.length, 4);
   });
 });

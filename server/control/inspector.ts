@@ -1,0 +1,357 @@
+// The request inspector (ngrok's local inspector is the model): a bounded ring of the
+// last requests the proxy answered, in memory only and never on disk, with their heads,
+// bounded copies of their bodies, where their time went, and replay.
+//
+//  - It is on in development only (the proxy listens on loopback and NODE_ENV is not
+//    "production"): a server exposed to a network must not keep other people's requests.
+//  - It never changes a request. Bodies are copied where they pass (`tap` wraps the
+//    request's `emit` for 'data' and the response's write/end), so whoever reads the
+//    body, however it reads it, sees exactly what it saw before.
+//  - Credentials (Authorization, Proxy-Authorization, Cookie, Set-Cookie) leave the
+//    server masked unless a client asks to reveal them; a replay uses the kept values.
+//  - Replay sends the request again to the server's own listener over loopback HTTP, so
+//    it goes through routing, limits and a worker like any other request.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { ServeStackError } from '../errors';
+import type { CapturedBody, InspectedHeader, InspectedRequest, LogLine, ReplayEdit, RequestSummary } from '../protocol';
+
+/** What the proxy reports once per request (server/proxy/server.ts `RequestRecord`). */
+export interface InspectorRecord {
+  route: string;
+  pool?: string;
+  status: number;
+  ms: number;
+  upstreamMs?: number;
+  /** "pool:id" of the worker that answered. */
+  worker?: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+export interface InspectorOptions {
+  /** Requests kept (oldest dropped first). */
+  capacity?: number;
+  /** Bytes kept of each body. */
+  maxBodyBytes?: number;
+  /** The proxy's own listener, for replays. */
+  listener: () => { host: string; port: number } | undefined;
+  /** Recent log lines, oldest first (the logger's ring). */
+  recentLogs: (lines: number) => LogLine[];
+}
+
+export const DEFAULT_CAPACITY = 200;
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+/** At most this many new requests per `requests` event (the rest are in the ring, listed by the `requests` command). */
+export const MAX_SUMMARIES_PER_EVENT = 200;
+export const MASKED_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+export const MASK = '••••••••';
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length']);
+const REPLAY_TIMEOUT_MS = 60_000;
+
+/** Development: loopback, and not NODE_ENV=production; SERVESTACK_INSPECTOR=0/1 overrides. */
+export function inspectorWanted(listenHost: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.SERVESTACK_INSPECTOR === '0') return false;
+  if (env.SERVESTACK_INSPECTOR === '1') return true;
+  if (env.NODE_ENV === 'production') return false;
+  return listenHost === 'localhost' || listenHost === '::1' || /^127\./.test(listenHost);
+}
+
+class BodyCopy {
+  size = 0;
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  constructor(private readonly limit: number) {}
+
+  add(chunk: unknown, encoding?: unknown): void {
+    if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : chunk instanceof Uint8Array
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        : Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    this.size += buf.length;
+    if (this.kept >= this.limit) return;
+    const part = buf.length <= this.limit - this.kept ? buf : buf.subarray(0, this.limit - this.kept);
+    this.chunks.push(Buffer.from(part)); // a copy: the owner may reuse its buffer
+    this.kept += part.length;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.kept);
+  }
+}
+
+interface Capture {
+  arrivedAt: number; // epoch ms
+  arrivedPerf: number;
+  headAtPerf?: number;
+  requestBody: BodyCopy;
+  responseBody: BodyCopy;
+  replayOf?: number;
+}
+
+interface Entry {
+  summary: RequestSummary;
+  httpVersion: string;
+  remoteAddr: string;
+  rawHeaders: string[];
+  responseHeaders: [string, string][];
+  requestBody: Buffer;
+  requestBodySize: number;
+  responseBody: Buffer;
+  responseBodySize: number;
+  timing: InspectedRequest['timing'];
+  endedAt: number;
+}
+
+export class RequestInspector {
+  private readonly capacity: number;
+  private readonly maxBodyBytes: number;
+  private readonly ring: Entry[] = [];
+  private readonly byId = new Map<number, Entry>();
+  private readonly captures = new WeakMap<IncomingMessage, Capture>();
+  /** Local ports of replays in flight → the id they replay. */
+  private readonly replayPorts = new Map<number, number>();
+  /** Replays in flight (by local port) → the id of their own record, once recorded. */
+  private readonly replayRecords = new Map<number, number>();
+  private fresh: RequestSummary[] = [];
+  private nextId = 1;
+
+  constructor(private readonly options: InspectorOptions) {
+    this.capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  }
+
+  /** As a request arrives, before anything reads it: copy its bodies as they pass. */
+  tap(req: IncomingMessage, res: ServerResponse): void {
+    const capture: Capture = {
+      arrivedAt: Date.now(),
+      arrivedPerf: performance.now(),
+      requestBody: new BodyCopy(this.maxBodyBytes),
+      responseBody: new BodyCopy(this.maxBodyBytes),
+      replayOf: req.socket.remotePort !== undefined ? this.replayPorts.get(req.socket.remotePort) : undefined,
+    };
+    this.captures.set(req, capture);
+    const emit = req.emit;
+    req.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'data') capture.requestBody.add(args[0]);
+      return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
+    } as typeof req.emit;
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      capture.headAtPerf ??= performance.now();
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof res.writeHead;
+    const write = res.write;
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
+      if (req.method !== 'HEAD') capture.responseBody.add(chunk, rest[0]);
+      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof res.write;
+    const end = res.end;
+    res.end = function (this: ServerResponse, ...args: unknown[]) {
+      if (req.method !== 'HEAD') capture.responseBody.add(args[0], args[1]);
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof res.end;
+  }
+
+  /** Once per request, when it is done (the proxy's recorder). */
+  record(r: InspectorRecord): void {
+    const capture = this.captures.get(r.req);
+    if (!capture) return;
+    this.captures.delete(r.req);
+    const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
+    const summary: RequestSummary = {
+      id: this.nextId++,
+      time: capture.arrivedAt,
+      method: r.req.method ?? 'GET',
+      url: r.req.url ?? '/',
+      status: r.status,
+      ms: round(r.ms),
+      route: r.route,
+      ...(r.pool !== undefined ? { pool: r.pool } : {}),
+      ...(Number.isInteger(workerId) ? { workerId } : {}),
+      ...(capture.replayOf !== undefined ? { replayOf: capture.replayOf } : {}),
+    };
+    const timing: InspectedRequest['timing'] = { totalMs: round(r.ms) };
+    if (r.upstreamMs !== undefined) {
+      const queueMs = Math.max(0, r.ms - r.upstreamMs);
+      timing.queueMs = round(queueMs);
+      timing.workerMs = round(r.upstreamMs);
+      if (capture.headAtPerf !== undefined) timing.appMs = round(Math.max(0, capture.headAtPerf - capture.arrivedPerf - queueMs));
+    }
+    const entry: Entry = {
+      summary,
+      httpVersion: r.req.httpVersion,
+      remoteAddr: r.req.socket.remoteAddress ?? '',
+      rawHeaders: [...r.req.rawHeaders],
+      responseHeaders: responseHead(r.res),
+      requestBody: capture.requestBody.bytes(),
+      requestBodySize: capture.requestBody.size,
+      responseBody: capture.responseBody.bytes(),
+      responseBodySize: capture.responseBody.size,
+      timing,
+      endedAt: capture.arrivedAt + r.ms,
+    };
+    this.ring.push(entry);
+    this.byId.set(summary.id, entry);
+    if (this.ring.length > this.capacity) this.byId.delete(this.ring.shift()!.summary.id);
+    this.fresh.push(summary);
+    if (this.fresh.length > MAX_SUMMARIES_PER_EVENT) this.fresh.splice(0, this.fresh.length - MAX_SUMMARIES_PER_EVENT);
+    const port = r.req.socket.remotePort;
+    if (capture.replayOf !== undefined && port !== undefined && this.replayPorts.has(port)) this.replayRecords.set(port, summary.id);
+  }
+
+  /** The requests recorded since the last call (for the once-a-second `requests` event). */
+  takeFresh(): RequestSummary[] {
+    const out = this.fresh;
+    this.fresh = [];
+    return out;
+  }
+
+  list(limit = this.capacity): RequestSummary[] {
+    return this.ring.slice(-limit).map((e) => e.summary);
+  }
+
+  inspect(id: number, reveal = false): InspectedRequest {
+    const e = this.entry(id);
+    const lines = this.options.recentLogs(2000).filter((line) => this.belongsTo(line, e));
+    return {
+      ...e.summary,
+      httpVersion: e.httpVersion,
+      remoteAddr: e.remoteAddr,
+      requestHeaders: headerList(pairs(e.rawHeaders), reveal),
+      responseHeaders: headerList(e.responseHeaders, reveal),
+      requestBody: captured(e.requestBody, e.requestBodySize),
+      responseBody: captured(e.responseBody, e.responseBodySize),
+      timing: e.timing,
+      logs: lines,
+    };
+  }
+
+  /** Send request `id` again (as it was, or changed by `edit`) to the proxy's own listener. */
+  async replay(id: number, edit: ReplayEdit = {}): Promise<{ status: number; request?: number }> {
+    const e = this.entry(id);
+    if (edit.body === undefined && e.requestBodySize > e.requestBody.length) {
+      throw new ServeStackError('CONTROL_BAD_COMMAND', `request ${id} had a body of ${e.requestBodySize} bytes; only the first ${e.requestBody.length} were kept, so it cannot be replayed as it was`, {
+        hint: 'replay it with an edited body',
+      });
+    }
+    const target = this.options.listener();
+    if (!target) throw new ServeStackError('CONTROL_COMMAND_FAILED', 'the proxy does not listen yet');
+    const original = pairs(e.rawHeaders);
+    const headers: [string, string][] = edit.headers
+      ? edit.headers.map(([name, value]): [string, string] => {
+          if (value !== MASK) return [name, value];
+          // A masked value sent back unchanged means "as it was".
+          const kept = original.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
+          return [name, kept.shift() ?? ''];
+        })
+      : original;
+    const body = edit.body !== undefined ? Buffer.from(edit.body, 'utf8') : e.requestBody;
+    const method = (edit.method ?? e.summary.method).toUpperCase();
+    const url = edit.url ?? e.summary.url;
+    if (!/^[A-Z]+$/.test(method)) throw new ServeStackError('CONTROL_BAD_COMMAND', `"${method}" is not an HTTP method`);
+    if (!url.startsWith('/')) throw new ServeStackError('CONTROL_BAD_COMMAND', `the request target must start with "/", not "${url}"`);
+    const raw: string[] = [];
+    for (const [name, value] of headers) {
+      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+      raw.push(name, value);
+    }
+    if (body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(method)) raw.push('Content-Length', String(body.length));
+    if (!headers.some(([n]) => n.toLowerCase() === 'host')) raw.push('Host', `${hostForUrl(target.host)}:${target.port}`);
+    return new Promise((resolve, reject) => {
+      let localPort: number | undefined;
+      const done = () => {
+        if (localPort === undefined) return;
+        this.replayPorts.delete(localPort);
+        this.replayRecords.delete(localPort);
+      };
+      const req = http.request({ host: connectHost(target.host), port: target.port, method, path: url, headers: raw, setHost: false, agent: false, timeout: REPLAY_TIMEOUT_MS }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          const recorded = localPort !== undefined ? this.replayRecords.get(localPort) : undefined;
+          done();
+          resolve({ status: res.statusCode ?? 0, ...(recorded !== undefined ? { request: recorded } : {}) });
+        });
+        res.on('error', (err) => { done(); reject(err); });
+      });
+      req.on('socket', (socket) => {
+        socket.once('connect', () => {
+          localPort = socket.localPort;
+          if (localPort !== undefined) this.replayPorts.set(localPort, id);
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${REPLAY_TIMEOUT_MS / 1000} s`)));
+      req.on('error', (err) => {
+        done();
+        reject(new ServeStackError('CONTROL_COMMAND_FAILED', `the replay of request ${id} failed: ${err.message}`));
+      });
+      req.end(body);
+    });
+  }
+
+  private entry(id: number): Entry {
+    const e = this.byId.get(id);
+    if (!e) {
+      throw new ServeStackError('CONTROL_UNKNOWN_REQUEST', `request ${id} is not in the inspector (it keeps the last ${this.capacity})`, {
+        hint: 'pick a request from the recent requests',
+      });
+    }
+    return e;
+  }
+
+  /** Its worker's lines while it ran (a little slack for the access line, logged as it ends). */
+  private belongsTo(line: LogLine, e: Entry): boolean {
+    if (line.time < e.summary.time || line.time > e.endedAt + 50) return false;
+    if (line.source === 'access') return line.text.includes(` "${e.summary.method} ${e.summary.url} `) && line.text.includes(`" ${e.summary.status} `);
+    return e.summary.workerId !== undefined && line.workerId === e.summary.workerId;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function pairs(raw: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
+  return out;
+}
+
+function headerList(list: [string, string][], reveal: boolean): InspectedHeader[] {
+  return list.map(([name, value]) => (!reveal && MASKED_HEADERS.has(name.toLowerCase()) ? { name, value: MASK, masked: true } : { name, value }));
+}
+
+/** The response head as it went out (headers given to writeHead are invisible to getHeaders). */
+function responseHead(res: ServerResponse): [string, string][] {
+  const head = (res as unknown as { _header?: string | null })._header;
+  if (!head) return [];
+  const out: [string, string][] = [];
+  for (const line of head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) out.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+  }
+  return out;
+}
+
+function captured(bytes: Buffer, size: number): CapturedBody {
+  const body: CapturedBody = { size, kept: bytes.length, truncated: size > bytes.length };
+  if (bytes.length === 0) return { ...body, text: '' };
+  try {
+    // A cut may split a character: decode only whole ones when truncated.
+    return { ...body, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: body.truncated }) };
+  } catch {
+    return { ...body, base64: bytes.toString('base64') };
+  }
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** A wildcard listener is reached on loopback. */
+function connectHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
