@@ -33,6 +33,20 @@ export const ERROR_CODES = {
   CONTROL_CONNECTION_FAILED: 'the control channel could not connect or closed before the reply',
   CONTROL_TIMEOUT: 'a control command got no reply in time',
   CONTROL_STATE_FILE: 'the state directory or file of running servers is unsafe or unreadable',
+  // export and import (warnings: production will do something else, said how)
+  EXPORT_FAILED: 'the export could not be written, or the config has errors',
+  EXPORT_RELOAD: 'reload on save has no production equivalent',
+  EXPORT_DEBUG: 'a debug flag in a pool environment would reach production',
+  EXPORT_RATE_LIMIT: 'a rate limit NGINX enforces per NGINX host, or only approximately',
+  EXPORT_HEADER_COUNT: 'limits.maxHeaderCount is not enforced for every route in production',
+  EXPORT_QUEUE_SIZE: 'limits.queueSize has no NGINX or Gunicorn equivalent',
+  EXPORT_NO_TIMEOUT: 'a pool without a timeout gets NGINX\'s longest read timeout',
+  EXPORT_INTERFACE: 'interface "auto" could not be told from the code; exported as WSGI',
+  EXPORT_PRECOMPRESSED: 'precompressed .br files that NGINX does not serve',
+  EXPORT_TLS: 'TLS settings production handles differently',
+  EXPORT_WEBSOCKET: 'WebSocket handling that differs in production',
+  IMPORT_SYNTAX: 'the nginx.conf to import is not valid NGINX syntax',
+  IMPORT_UNSUPPORTED: 'an NGINX directive import cannot carry over',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -20,19 +20,25 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
+/** The page's HTML; `servestack export` writes the same pages for NGINX to answer with. */
+export function errorPageHtml(status: number, detail?: string): string {
+  const title = `${status} ${TITLES[status] ?? 'Error'}`;
+  const hint = HINTS[status];
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>` +
+    `<style>body{font:15px/1.5 system-ui,sans-serif;margin:3em auto;max-width:46em;padding:0 1em;color:#222}` +
+    `pre{white-space:pre-wrap;background:#f4f4f4;padding:1em;border-radius:4px}small{color:#777}</style></head>` +
+    `<body><h1>${title}</h1>${detail ? `<pre>${escapeHtml(detail)}</pre>` : ''}${hint ? `<p>${hint}</p>` : ''}` +
+    `<hr><small>ServeStack</small></body></html>\n`
+  );
+}
+
 export function sendErrorPage(res: ServerResponse, status: number, detail?: string, extraHeaders: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const title = `${status} ${TITLES[status] ?? 'Error'}`;
-  const hint = HINTS[status];
-  const body =
-    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>` +
-    `<style>body{font:15px/1.5 system-ui,sans-serif;margin:3em auto;max-width:46em;padding:0 1em;color:#222}` +
-    `pre{white-space:pre-wrap;background:#f4f4f4;padding:1em;border-radius:4px}small{color:#777}</style></head>` +
-    `<body><h1>${title}</h1>${detail ? `<pre>${escapeHtml(detail)}</pre>` : ''}${hint ? `<p>${hint}</p>` : ''}` +
-    `<hr><small>ServeStack</small></body></html>\n`;
+  const body = errorPageHtml(status, detail);
   res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
