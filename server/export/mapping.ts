@@ -35,8 +35,11 @@ export interface Directive {
 export const KEEPALIVE_TIMEOUT = '65s'; // ProxyServer's keepAliveTimeout
 export const URL_ROUTE_READ_TIMEOUT_MS = 60_000; // forwardToUrl's upstream timeout
 export const CONNECT_TIMEOUT = '5s';
-/** How much longer NGINX waits than the pool's timeout, so Gunicorn's own timeout acts first. */
-export const READ_TIMEOUT_MARGIN_MS = 1000;
+/**
+ * How much longer NGINX waits than the pool's timeout, so Gunicorn's own timeout acts first
+ * (its arbiter checks workers about once a second, later on a busy host).
+ */
+export const READ_TIMEOUT_MARGIN_MS = 5000;
 /** With "timeout": 0 ServeStack waits forever; NGINX needs a number. */
 export const NO_TIMEOUT_READ_MS = 24 * 3600 * 1000;
 export const SHUTDOWN_GRACE_S = 10; // main.ts SHUTDOWN_GRACE_MS
@@ -152,7 +155,7 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'pools.<name>.python', nginx: '—', gunicorn: 'the systemd unit runs `<python> -m gunicorn`' },
   { field: 'pools.<name>.workers', nginx: '—', gunicorn: '`workers`' },
   { field: 'pools.<name>.threads', nginx: '—', gunicorn: '`threads`, and `worker_class = "gthread"` when above 1' },
-  { field: 'pools.<name>.timeout', nginx: '`proxy_read_timeout` = timeout + 1s (never shorter)', gunicorn: '`timeout`, `graceful_timeout`', note: 'Gunicorn kills a sync worker past its timeout; NGINX then answers 502. gthread and ASGI workers are not killed: NGINX answers 504 at timeout + 1s.' },
+  { field: 'pools.<name>.timeout', nginx: '`proxy_read_timeout` = timeout + 5s (never shorter)', gunicorn: '`timeout`, `graceful_timeout`', note: 'Gunicorn kills a sync worker past its timeout; NGINX then answers 502. gthread and ASGI workers are not killed: NGINX answers 504 at timeout + 5s.' },
   { field: 'pools.<name>.maxRequests', nginx: '—', gunicorn: '`max_requests`, `max_requests_jitter` (a tenth)' },
   { field: 'pools.<name>.reload', nginx: '—', gunicorn: '`reload = False`', note: 'Production restarts on deploy (`systemctl reload`), not on save.' },
   { field: 'pools.<name>.env', nginx: '—', gunicorn: '`raw_env`' },

@@ -10,14 +10,15 @@ import type { ExportWarning } from './warnings';
  */
 export const DIFFERENCES: readonly string[] = [
   'ETag values: ServeStack hashes the bytes of small files, NGINX uses mtime-size. Each server answers 304 to its own ETag and to If-Modified-Since.',
-  'A request past a sync pool\'s timeout: ServeStack answers 504; Gunicorn kills the worker and NGINX answers 502. (gthread and ASGI workers are not killed by Gunicorn: NGINX answers 504 after timeout + 1s.)',
+  'A request past a sync pool\'s timeout: ServeStack answers 504; Gunicorn kills the worker and NGINX answers 502. (gthread and ASGI workers are not killed by Gunicorn: NGINX answers 504 after timeout + 5s.)',
   'Error pages: the same pages, but ServeStack adds a detail line to some (413 says the body size, 502/503 the cause); NGINX\'s carry none.',
   'The trailing-slash redirect: the same 301 and Location; NGINX\'s has a small HTML body, ServeStack\'s none.',
   'A head over limits.maxHeaderSize: ServeStack answers 431, NGINX 400 (414 for a long request line). Over limits.maxHeaderCount: ServeStack 431, Gunicorn 400 (WSGI pools only).',
   'REMOTE_ADDR in the app is the NGINX host\'s address in production; X-Real-IP and X-Forwarded-For carry the client\'s, in both.',
   'Server header: "nginx" in production, none from ServeStack.',
   'Paths: NGINX matches locations on the decoded, normalised path ("/%73tatic/" is "/static/", "/a/../b" is "/b"); ServeStack matches the path as sent. merge_slashes is off, so "//x" stays "//x" in both.',
-  'Static files: NGINX does not follow symlinks at all (disable_symlinks on); ServeStack follows those that stay inside the folder. A .gz sibling older than its file is served by NGINX, skipped by ServeStack. .br siblings need ngx_brotli.',
+  'Static files: NGINX does not follow symlinks at all (disable_symlinks on); ServeStack follows those that stay inside the folder. A .gz sibling older than its file is served by NGINX, skipped by ServeStack; a Range request that accepts gzip gets the plain file from ServeStack, the .gz from NGINX. .br siblings need ngx_brotli.',
+  'A range past the end of a file (416: NGINX answers with its own HTML page, ServeStack with a plain-text one; both with Content-Range).',
   'Rate limits: NGINX\'s 429 carries a fixed Retry-After (the refill of one request), ServeStack\'s the wait for the next one.',
   'A header named in Connection ("Connection: X-Foo") is dropped by ServeStack; NGINX passes it on unless it is a hop-by-hop header.',
   'WebSocket upgrades to a Python pool: ServeStack answers 501; production forwards those of ASGI pools to Uvicorn. A WebSocket through a URL route that stays idle for 60s is closed by NGINX (proxy_read_timeout), not by ServeStack.',
