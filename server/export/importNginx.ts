@@ -14,6 +14,9 @@ import { LineIndex } from '../config/positions';
 import type { Diagnostic } from '../config/types';
 import { parseDuration, parseSize } from '../config/units';
 import type { ErrorCode } from '../errors';
+import { nginxRate } from './mapping';
+
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 interface Token {
   value: string;
@@ -132,10 +135,10 @@ const IMPLIED = new Set([
   'keepalive_timeout', 'types', 'server_name', 'index', 'autoindex', 'disable_symlinks', 'etag', 'gzip_static', 'gzip_vary',
   'charset', 'charset_types', 'proxy_http_version', 'proxy_set_header', 'proxy_hide_header', 'proxy_read_timeout',
   'proxy_send_timeout', 'proxy_connect_timeout', 'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_ssl_server_name',
-  'limit_req_status', 'user', 'keepalive', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers',
+  'limit_req_status', 'user', 'keepalive', 'types_hash_max_size', 'types_hash_bucket_size', 'zone', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers',
 ]);
 /** Headers the static handler sets itself. */
-const IMPLIED_HEADERS = new Set(['cache-control', 'x-content-type-options']);
+const IMPLIED_HEADERS = new Set(['cache-control', 'x-content-type-options', 'accept-ranges']);
 
 export interface ImportResult {
   /** The servestack.json text; undefined when the file cannot be read as NGINX syntax. */
@@ -265,7 +268,7 @@ export function importNginx(text: string, file: string, dir: string): ImportResu
       const rate = /^rate=(\d+)r\/(s|m)$/.exec(d.args.find((a) => a.startsWith('rate=')) ?? '');
       if (!zone || !rate || d.args[0] !== '$binary_remote_addr') unsupported(d, 'is not a per-address rate ServeStack can take');
       else zones.set(zone, { count: Number(rate[1]), unit: rate[2] });
-    } else if (d.name === 'map' && d.args[1] === '$servestack_connection') continue;
+    } else if (d.name === 'map' && d.args[1]?.startsWith('$servestack_')) continue; // an export's own maps
     else if (limit(d)) continue;
     else if (http !== tree && !IMPLIED.has(d.name)) unsupported(d);
   }
@@ -406,12 +409,13 @@ export function importNginx(text: string, file: string, dir: string): ImportResu
             unsupported(d, 'names a zone with no per-address rate');
             break;
           }
-          // ServeStack's bucket holds `count` and refills count per unit: count = burst + 1.
+          // ServeStack's bucket holds `count` and refills count per unit: count = burst + 1. The
+          // unit is the one whose NGINX rate (as the export writes it) is this zone's.
           const count = burst + 1;
-          const unitMs = (count * (zone.unit === 's' ? 1000 : 60_000)) / zone.count;
-          const unit = unitMs === 1000 ? 's' : unitMs === 60_000 ? 'm' : unitMs === 3_600_000 ? 'h' : undefined;
+          const written = `${zone.count}r/${zone.unit}`;
+          const unit = (['s', 'm', 'h'] as const).find((u) => nginxRate({ count, perMs: UNIT_MS[u] }).rate === written);
           route.rateLimit = unit ? `${count}/${unit}` : `${zone.count}/${zone.unit}`;
-          if (!unit) report('IMPORT_UNSUPPORTED', d, `"limit_req" burst ${burst} does not match its rate ${zone.count}r/${zone.unit}; imported as ${route.rateLimit} (ServeStack's burst is the count)`);
+          if (!unit) report('IMPORT_UNSUPPORTED', d, `"limit_req" burst ${burst} does not match its rate ${written}; imported as ${route.rateLimit} (ServeStack's burst is the count)`);
           break;
         }
         case 'proxy_request_buffering':

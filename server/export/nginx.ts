@@ -261,6 +261,7 @@ export function nginxConf(plan: ExportPlan): string {
     w.line();
     w.line(pool.config.kind === 'python' ? `# Pool "${pool.name}": Gunicorn (${pool.gunicornFile}) on each app host.` : `# Pool "${pool.name}": its command (${pool.unit}), on $PORT ${pool.port}.`);
     w.open(`upstream ${pool.name}`);
+    w.line('zone ' + pool.name + ' 64k; # one round robin and one view of failed hosts for all NGINX workers');
     for (const server of pool.servers) w.directive('server', server);
     w.directive('keepalive', '16');
     w.directive('keepalive_timeout', '60s');
