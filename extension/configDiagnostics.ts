@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import * as jsonc from 'jsonc-parser';
 import { parseConfigText } from '../server/config';
+import { exportDiagnostics } from '../server/export/diagnostics';
 import type { Diagnostic as ConfigDiagnostic } from '../server/config/types';
 import { CONFIG_FILE_NAME } from './configFile';
 
@@ -118,7 +119,9 @@ export class ConfigDiagnostics implements vscode.Disposable {
   /** Check a text now (tests call this to skip the debounce). */
   check(uri: vscode.Uri, text: string): Checked[] {
     const file = uri.fsPath;
-    const { diagnostics } = parseConfigText(text, file, path.dirname(file));
+    const { diagnostics, config } = parseConfigText(text, file, path.dirname(file));
+    // What production would do differently (servestack export's warnings), once the config is sound.
+    if (config && !diagnostics.some((d) => d.severity === 'error')) diagnostics.push(...exportDiagnostics(text, file, config));
     const failure = this.serveFailures.get(uri.toString());
     if (failure) {
       const node = listenNode(text);
