@@ -1,5 +1,6 @@
 // Diagnostics on servestack.json from the shared config module (the same checks and
-// messages as `servestack check`), as the user types (debounced) and for files on disk
+// messages as `servestack check`, plus the warnings of `servestack export` once the
+// config has no errors), as the user types (debounced) and for files on disk
 // that are not open. Each diagnostic carries its code; the config's own diagnostic (with
 // the data quick fixes use) is kept beside it.
 import * as path from 'node:path';
