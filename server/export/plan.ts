@@ -2,6 +2,8 @@
 // the app hosts, each route's upstream kind and buffering, the file names. nginx.ts,
 // gunicorn.ts, systemd.ts and readme.ts all read this one plan, so they agree.
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { findModuleFile, parseAppTarget } from '../config/appTarget';
 import { detectApp } from '../config/detect';
 import type { PoolConfig, RouteConfig, ServeConfig } from '../config/types';
 import { ServeStackError } from '../errors';
@@ -66,12 +68,37 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
 
-/** interface "auto": the detected app of the same target says which; else WSGI, and a warning. */
+/**
+ * WSGI or ASGI from the module's source, for a target detection does not list: an
+ * `async def NAME(` is ASGI, a `def NAME(environ, start_response)` WSGI, and an object or
+ * factory tells by the framework the module imports. undefined when the source does not say.
+ */
+export function interfaceFromSource(source: string, callable: string): 'wsgi' | 'asgi' | undefined {
+  const name = callable.replace(/[^\w]/g, '');
+  if (new RegExp(`^\\s*async\\s+def\\s+${name}\\s*\\(`, 'm').test(source)) return 'asgi';
+  if (new RegExp(`^\\s*def\\s+${name}\\s*\\(\\s*\\w+\\s*,\\s*\\w+\\s*\\)`, 'm').test(source)) return 'wsgi';
+  const asgi = /\b(fastapi|starlette|quart|get_asgi_application|litestar)\b/i.test(source);
+  const wsgi = /\b(flask|bottle|falcon|get_wsgi_application|pyramid)\b/i.test(source);
+  if (asgi !== wsgi) return asgi ? 'asgi' : 'wsgi';
+  return undefined;
+}
+
+/** interface "auto": the detected app of the same target says which, else its source; else WSGI, and a warning. */
 function poolKind(pool: PoolConfig, dir: string): Pick<PoolPlan, 'kind' | 'interfaceFrom'> {
   if (pool.kind === 'command') return { kind: 'command' };
   if (pool.interface !== 'auto') return { kind: pool.interface };
   const found = detectApp(dir).find((c) => c.target === pool.app);
   if (found && found.interface !== 'auto') return { kind: found.interface, interfaceFrom: 'detected' };
+  const target = parseAppTarget(pool.app).value;
+  const file = target && findModuleFile(dir, target.module);
+  let source = '';
+  try {
+    source = file ? readFileSync(file, 'utf8') : '';
+  } catch {
+    // unreadable: guessed below
+  }
+  const kind = target && interfaceFromSource(source, target.callable);
+  if (kind) return { kind, interfaceFrom: 'detected' };
   return { kind: 'wsgi', interfaceFrom: 'guessed' };
 }
 

@@ -54,8 +54,10 @@ ${units.map((u) => `| \`systemd/${u}\` | systemd unit |`).join('\n')}
 
 \`\`\`sh
 nginx -t -p ${out} -c nginx.conf          # check
-${python.map((p) => `(cd ${p.config.cwd} && gunicorn -c ${out}/${p.gunicornFile}) &`).join('\n')}
-${commands.map((p) => `(cd ${p.config.cwd} && PORT=${p.port} sh -c '${p.config.kind === 'command' ? p.config.command.replace(/'/g, "'\\''") : ''}') &`).join('\n')}
+${[
+    ...python.map((p) => `(cd ${p.config.cwd} && gunicorn -c ${out}/${p.gunicornFile}) &`),
+    ...commands.map((p) => `(cd ${p.config.cwd} && PORT=${p.port} sh -c '${p.config.kind === 'command' ? p.config.command.replace(/'/g, "'\\''") : ''}') &`),
+  ].join('\n')}
 nginx -p ${out} -c nginx.conf -g 'daemon off;'
 \`\`\`
 
@@ -94,8 +96,11 @@ ${config.tls && config.tls !== 'auto' ? `nginx.conf uses ${config.tls.cert} and 
 With certbot (ACME, Let's Encrypt) on the NGINX host:
 
 \`\`\`sh
-sudo certbot certonly --webroot -w /var/www/letsencrypt -d EXAMPLE.COM   # or: --standalone while NGINX is stopped
+sudo certbot certonly --webroot -w /var/www/letsencrypt -d EXAMPLE.COM
 \`\`\`
+
+(the webroot challenge needs \`location /.well-known/acme-challenge/ { root /var/www/letsencrypt; }\` in the
+\`server\` block, served on port 80; or use \`--standalone\` while NGINX is stopped),
 
 then in \`nginx.conf\`: \`listen 443 ssl;\`, \`ssl_certificate /etc/letsencrypt/live/EXAMPLE.COM/fullchain.pem;\`,
 \`ssl_certificate_key /etc/letsencrypt/live/EXAMPLE.COM/privkey.pem;\`, and \`nginx -s reload\`. Certbot renews by itself

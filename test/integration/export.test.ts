@@ -257,6 +257,12 @@ describe('servestack export: usage and failures', () => {
     const r = runCli(['export', path.join(ROOT, 'examples', 'hello')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /needs --out OUT/);
+    assert.match(r.stderr, /servestack export \[DIR\] --out OUT/, 'the usage lists export');
+    assert.match(r.stderr, /servestack import NGINX\.CONF/, 'and import');
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const commandLine = readme.slice(readme.indexOf('## Command line'), readme.indexOf('## Configuration'));
+    assert.match(commandLine, /servestack export \[DIR\] --out OUT/);
+    assert.match(commandLine, /servestack import NGINX\.CONF/);
   });
 
   test('a config with errors is not exported (exit 1), and says why', () => {

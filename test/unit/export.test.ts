@@ -14,6 +14,7 @@ import { exportDiagnostics } from '../../server/export/diagnostics';
 import { importNginx, parseNginx } from '../../server/export/importNginx';
 import { nginxRate, nginxSize, nginxTime } from '../../server/export/mapping';
 import { nginxQuote } from '../../server/export/nginx';
+import { interfaceFromSource } from '../../server/export/plan';
 
 function project(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'servestack-export-'));
@@ -321,5 +322,15 @@ describe('servestack import: reading nginx.conf', () => {
     const [d] = r.diagnostics;
     assert.deepEqual([d.line, d.col, d.code, d.severity], [5, 5, 'IMPORT_UNSUPPORTED', 'warning']);
     assert.match(d.message, /"auth_basic x" ServeStack has no equivalent/);
+  });
+});
+
+describe('interface "auto": WSGI or ASGI from the module\'s source', () => {
+  test('a plain function, an async one, a framework object or factory', () => {
+    assert.equal(interfaceFromSource('def app(environ, start_response):\n    pass\n', 'app'), 'wsgi');
+    assert.equal(interfaceFromSource('async def app(scope, receive, send):\n    pass\n', 'app'), 'asgi');
+    assert.equal(interfaceFromSource('from flask import Flask\ndef create_app():\n    return Flask(__name__)\n', 'create_app'), 'wsgi');
+    assert.equal(interfaceFromSource('from fastapi import FastAPI\napi = FastAPI()\n', 'api'), 'asgi');
+    assert.equal(interfaceFromSource('app = object()\n', 'app'), undefined);
   });
 });

@@ -82,19 +82,6 @@ describe('diagnostics on servestack.json', () => {
     assert.equal(document.getText(pool.range), '"wbe"');
   });
 
-  it('warns, with their own codes, about what production would do differently (servestack export)', async () => {
-    await setText(document, original.replace('"reload": false', '"reload": true, "env": { "FLASK_DEBUG": "1" }'));
-    await until('two export warnings', () => codes(uri).length === 2, 5000);
-    assert.deepEqual(codes(uri), ['EXPORT_DEBUG', 'EXPORT_RELOAD']);
-    const reload = diagnostic(uri, 'EXPORT_RELOAD');
-    assert.equal(reload.severity, vscode.DiagnosticSeverity.Warning);
-    assert.equal(document.getText(reload.range), '"reload"');
-    assert.match(reload.message, /pools\.web\.reload: production does not restart on file saves/);
-    assert.equal(document.getText(diagnostic(uri, 'EXPORT_DEBUG').range), '"FLASK_DEBUG"');
-    await setText(document, original);
-    await until('no diagnostics again', () => codes(uri).length === 0, 5000);
-  });
-
   it('quick fix: pick an existing pool', async () => {
     await applyFix(uri, 'CONFIG_POOL_MISSING', "Use the pool 'web'");
     assert.match(document.getText(), /\{ "path": "\/api\/", "pool": "web" \}/);
@@ -129,5 +116,18 @@ describe('diagnostics on servestack.json', () => {
     assert.equal(d.severity, vscode.DiagnosticSeverity.Warning);
     const titles = (await codeActions(uri, d.range)).map((a) => a.title);
     assert.ok(titles.some((t) => /^Use the app ServeStack found: '/.test(t)), JSON.stringify(titles));
+  });
+
+  it('warns, with their own codes, about what production would do differently (servestack export)', async () => {
+    await setText(document, original.replace('"reload": false', '"reload": true, "env": { "FLASK_DEBUG": "1" }'));
+    await until('two export warnings', () => codes(uri).length === 2, 5000);
+    assert.deepEqual(codes(uri), ['EXPORT_DEBUG', 'EXPORT_RELOAD']);
+    const reload = diagnostic(uri, 'EXPORT_RELOAD');
+    assert.equal(reload.severity, vscode.DiagnosticSeverity.Warning);
+    assert.equal(document.getText(reload.range), '"reload"');
+    assert.match(reload.message, /pools\.web\.reload: production does not restart on file saves/);
+    assert.equal(document.getText(diagnostic(uri, 'EXPORT_DEBUG').range), '"FLASK_DEBUG"');
+    await setText(document, original);
+    await until('no diagnostics again', () => codes(uri).length === 0, 5000);
   });
 });
