@@ -15,6 +15,7 @@ export function exportDiagnostics(text: string, file: string, config: ServeConfi
   const raw: unknown = parseJsonc(body, [], { allowTrailingComma: true });
   const plan = planExport(config, path.join(config.dir, 'deploy'));
   for (const w of exportWarnings(plan, raw)) {
+    if (w.coveredBy) continue;
     list.add(w.code, `${w.message} (servestack export)`, w.path, { anchor: 'key' });
   }
   return list.items;

@@ -21,7 +21,7 @@ export interface PoolPlan {
   config: PoolConfig;
   kind: 'wsgi' | 'asgi' | 'command';
   /** How the interface was chosen, when the config said "auto". */
-  interfaceFrom?: 'detected' | 'guessed';
+  interfaceFrom?: 'detected' | 'guessed' | 'no-module-file';
   /** The app servers NGINX spreads requests over ("host:port"). */
   servers: string[];
   /** Where this pool's Gunicorn (or command) listens on each app host. */
@@ -99,7 +99,7 @@ function poolKind(pool: PoolConfig, dir: string): Pick<PoolPlan, 'kind' | 'inter
   }
   const kind = target && interfaceFromSource(source, target.callable);
   if (kind) return { kind, interfaceFrom: 'detected' };
-  return { kind: 'wsgi', interfaceFrom: 'guessed' };
+  return { kind: 'wsgi', interfaceFrom: file ? 'guessed' : 'no-module-file' };
 }
 
 export function planExport(config: ServeConfig, out: string, hosts?: HostPort[]): ExportPlan {

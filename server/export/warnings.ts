@@ -13,6 +13,8 @@ export interface ExportWarning {
   /** Where in servestack.json, e.g. ["pools", "web", "reload"]. */
   path: (string | number)[];
   message: string;
+  /** A config diagnostic that already reports the cause: the editor shows that one alone. */
+  coveredBy?: ErrorCode;
 }
 
 const DEBUG_FLAGS = /^(FLASK_DEBUG|DEBUG|DJANGO_DEBUG|UVICORN_RELOAD|PYTHONDEVMODE|WERKZEUG_DEBUG_PIN)$/i;
@@ -57,7 +59,8 @@ function findBrotli(root: string): string | undefined {
 /** `raw` is the config as written (to tell a field set by the user from a default); undefined when detected. */
 export function exportWarnings(plan: ExportPlan, raw?: unknown): ExportWarning[] {
   const warnings: ExportWarning[] = [];
-  const add = (code: ErrorCode, p: (string | number)[], message: string) => warnings.push({ code, path: p, message: `${field(p)}: ${message}` });
+  const add = (code: ErrorCode, p: (string | number)[], message: string, coveredBy?: ErrorCode) =>
+    warnings.push({ code, path: p, message: `${field(p)}: ${message}`, ...(coveredBy ? { coveredBy } : {}) });
   const { config } = plan;
 
   if (config.tls === 'auto') {
@@ -74,8 +77,10 @@ export function exportWarnings(plan: ExportPlan, raw?: unknown): ExportWarning[]
       if (cfg.timeoutMs === 0) {
         add('EXPORT_NO_TIMEOUT', at('timeout'), 'no timeout: Gunicorn runs with timeout = 0, but NGINX needs one, so it gives up after 24h (proxy_read_timeout 86400s)');
       }
-      if (pool.interfaceFrom === 'guessed') {
-        add('EXPORT_INTERFACE', at('app'), `interface "auto": the export could not tell from the code whether ${cfg.app} is WSGI or ASGI and wrote a WSGI worker class; set "interface" to "asgi" for an ASGI app`);
+      if (pool.interfaceFrom === 'guessed' || pool.interfaceFrom === 'no-module-file') {
+        const why = pool.interfaceFrom === 'guessed' ? 'the export could not tell from the code' : 'its module has no file in the folder, so the export could not tell';
+        add('EXPORT_INTERFACE', at('app'), `interface "auto": ${why} whether ${cfg.app} is WSGI or ASGI and wrote a WSGI worker class; set "interface" to "asgi" for an ASGI app`,
+          pool.interfaceFrom === 'no-module-file' ? 'CONFIG_APP_MODULE_MISSING' : undefined);
       }
     }
     for (const [key, value] of Object.entries(cfg.env)) {

@@ -250,7 +250,8 @@ describe('warnings: what production does differently, by field', () => {
     assert.match(by.EXPORT_DEBUG.message, /^pools\.web\.env\.FLASK_DEBUG: FLASK_DEBUG=true is exported as is/);
     assert.match(by.EXPORT_RATE_LIMIT.message, /^routes\[2\]\.rateLimit: NGINX counts it per NGINX host.*enforces 2r\/m/);
     assert.match(by.EXPORT_HEADER_COUNT.message, /NGINX has no header count limit.*\/api\//);
-    assert.match(by.EXPORT_INTERFACE.message, /^pools\.other\.app: interface "auto"/);
+    assert.match(by.EXPORT_INTERFACE.message, /^pools\.other\.app: interface "auto": its module has no file/);
+    assert.equal(by.EXPORT_INTERFACE.coveredBy, 'CONFIG_APP_MODULE_MISSING', 'the editor shows the config\'s own diagnostic instead');
   });
 
   test('a .br sibling in a static folder, which NGINX does not serve', () => {

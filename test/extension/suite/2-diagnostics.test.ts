@@ -120,7 +120,7 @@ describe('diagnostics on servestack.json', () => {
 
   it('warns, with their own codes, about what production would do differently (servestack export)', async () => {
     await setText(document, original.replace('"reload": false', '"reload": true, "env": { "FLASK_DEBUG": "1" }'));
-    await until('two export warnings', () => codes(uri).length === 2, 5000);
+    await until('the export warnings', () => codes(uri).includes('EXPORT_RELOAD'), 5000);
     assert.deepEqual(codes(uri), ['EXPORT_DEBUG', 'EXPORT_RELOAD']);
     const reload = diagnostic(uri, 'EXPORT_RELOAD');
     assert.equal(reload.severity, vscode.DiagnosticSeverity.Warning);
