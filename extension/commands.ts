@@ -235,27 +235,30 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     return uri;
   });
 
-  // `servestack export DIR --out OUT` of the bundled CLI; until the CLI has the verb, says so.
+  // `servestack export DIR --out OUT` of the bundled CLI: writes the files, then opens nginx.conf.
   register('servestack.exportForProduction', async (arg?: unknown, outArg?: string) => {
     const folder = await pickFolder(arg, 'Export which folder for production?');
     if (!folder) return undefined;
     const out = outArg ?? path.join(folder.uri.fsPath, 'deploy');
     const result = await runCli(deps.serverJs, ['export', folder.uri.fsPath, '--out', out], folder.uri.fsPath);
-    if (result.code === 2 && /unknown command 'export'/.test(result.stderr)) {
-      void vscode.window.showInformationMessage(
-        'ServeStack: Export for Production is not available yet. It will write an nginx.conf and a gunicorn.conf.py with the same routes and limits as servestack.json.',
-      );
-      return 'unavailable';
-    }
     const output = `${result.stdout}${result.stderr}`.trim();
     if (output) log.info(`export: ${output}`);
     if (result.code !== 0) {
-      void vscode.window.showErrorMessage(`ServeStack could not export ${folder.name}: ${(result.stderr || result.stdout).trim().split('\n', 1)[0]}`, 'Show Logs')
+      const reason = (result.stderr || result.stdout).trim().split('\n').filter((l) => /error/.test(l))[0] ?? (result.stderr || result.stdout).trim().split('\n', 1)[0];
+      void vscode.window.showErrorMessage(`ServeStack could not export ${folder.name}: ${reason}`, 'Show Logs')
         .then((choice) => choice && log.show());
       return 'failed';
     }
-    void vscode.window.showInformationMessage(`ServeStack exported ${folder.name} for production to ${path.relative(folder.uri.fsPath, out) || out}.`, 'Reveal in Explorer')
-      .then((choice) => choice && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out)));
+    await vscode.window.showTextDocument(vscode.Uri.file(path.join(out, 'nginx.conf')), { preview: false });
+    const warnings = (result.stdout.match(/: warning: .*\[EXPORT_[A-Z_]+\]$/gm) ?? []).length;
+    const where = path.relative(folder.uri.fsPath, out) || out;
+    const message = warnings
+      ? `ServeStack exported ${folder.name} to ${where}, with ${warnings} warning${warnings === 1 ? '' : 's'} about what production does differently (see README.md there, or the log).`
+      : `ServeStack exported ${folder.name} for production to ${where}: nginx.conf, gunicorn.conf.py, systemd units and a README.`;
+    void vscode.window.showInformationMessage(message, 'Open README', 'Reveal in Explorer').then((choice) => {
+      if (choice === 'Open README') void vscode.window.showTextDocument(vscode.Uri.file(path.join(out, 'README.md')));
+      else if (choice) void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
+    });
     return out;
   });
 

@@ -1,11 +1,13 @@
 // Diagnostics on servestack.json from the shared config module (the same checks and
-// messages as `servestack check`), as the user types (debounced) and for files on disk
+// messages as `servestack check`, plus the warnings of `servestack export` once the
+// config has no errors), as the user types (debounced) and for files on disk
 // that are not open. Each diagnostic carries its code; the config's own diagnostic (with
 // the data quick fixes use) is kept beside it.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import * as jsonc from 'jsonc-parser';
 import { parseConfigText } from '../server/config';
+import { exportDiagnostics } from '../server/export/diagnostics';
 import type { Diagnostic as ConfigDiagnostic } from '../server/config/types';
 import { CONFIG_FILE_NAME } from './configFile';
 
@@ -118,7 +120,9 @@ export class ConfigDiagnostics implements vscode.Disposable {
   /** Check a text now (tests call this to skip the debounce). */
   check(uri: vscode.Uri, text: string): Checked[] {
     const file = uri.fsPath;
-    const { diagnostics } = parseConfigText(text, file, path.dirname(file));
+    const { diagnostics, config } = parseConfigText(text, file, path.dirname(file));
+    // What production would do differently (servestack export's warnings), once the config is sound.
+    if (config && !diagnostics.some((d) => d.severity === 'error')) diagnostics.push(...exportDiagnostics(text, file, config));
     const failure = this.serveFailures.get(uri.toString());
     if (failure) {
       const node = listenNode(text);

@@ -8,6 +8,8 @@ import type { Diagnostic, ServeConfig } from './config/types';
 import { CONTROL_VERBS, runControlVerb, type ControlVerb } from './control/cliVerbs';
 import { DASHBOARD_USAGE, runDashboardVerb } from './control/dashboardVerb';
 import { ServeStackError } from './errors';
+import { exportFiles, parseHosts, writeExport } from './export';
+import { importNginxFile } from './export/importNginx';
 import { startServer, type RunningServer } from './main';
 import { VERSION } from './version';
 
@@ -17,6 +19,10 @@ usage:
   servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
   servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
+  servestack export [DIR] --out OUT [--hosts HOST:PORT,...] [--config FILE] [--port N] [--host H] [--workers N]
+                                             nginx.conf, gunicorn.conf.py, systemd units and a README in OUT
+  servestack import NGINX.CONF [--out DIR] [--force]
+                                             a servestack.json (in DIR, default .) from a simple nginx.conf
   servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
                                              steer the server running for DIR (default .)
   ${DASHBOARD_USAGE}
@@ -124,6 +130,58 @@ function init(args: string[]): number {
   return 0;
 }
 
+function exportVerb(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, hosts: { type: 'string' }, config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, workers: { type: 'string' } },
+  });
+  if (!values.out) {
+    err(`servestack export needs --out OUT, the folder to write nginx.conf and the rest into\n\n${USAGE}`);
+    return 2;
+  }
+  const dir = path.resolve(positionals[0] ?? '.');
+  const overrides = { port: intOption(values.port, 'port'), host: values.host, workers: intOption(values.workers, 'workers') };
+  const hosts = values.hosts !== undefined ? parseHosts(values.hosts) : undefined;
+  const result = loadConfig(dir, { configFile: values.config, overrides });
+  printDiagnostics(result.diagnostics, dir);
+  if (!result.config || result.diagnostics.some((d) => d.severity === 'error')) {
+    err('not exporting: fix the errors above (servestack check shows them again) [EXPORT_FAILED]');
+    return 1;
+  }
+  const exported = exportFiles(result.config, values.out, { hosts });
+  const rel = (file: string) => path.relative(dir, file) || file;
+  for (const w of exported.warnings) out(`${result.config.file ? rel(result.config.file) : dir}: warning: ${w.message} [${w.code}]`);
+  const written = writeExport(exported);
+  out(`wrote ${written.length} files to ${exported.plan.out}: ${written.map((f) => path.relative(exported.plan.out, f)).join(', ')}`);
+  out(`check it: nginx -t -p ${exported.plan.out} -c nginx.conf`);
+  return 0;
+}
+
+function importVerb(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, force: { type: 'boolean' } } });
+  if (!positionals[0]) {
+    err(`servestack import needs the nginx.conf to read\n\n${USAGE}`);
+    return 2;
+  }
+  const source = path.resolve(positionals[0]);
+  const dir = path.resolve(values.out ?? '.');
+  const target = path.join(dir, 'servestack.json');
+  const result = importNginxFile(source, dir);
+  for (const d of result.diagnostics) (d.severity === 'error' ? err : out)(formatDiagnostic(d, process.cwd()));
+  if (result.text === undefined) {
+    err(`not importing ${source}: fix the errors above`);
+    return 1;
+  }
+  if (existsSync(target) && !values.force) {
+    err(`${target} exists; not overwriting it (add --force, or choose another folder with --out)`);
+    return 1;
+  }
+  writeFileSync(target, result.text);
+  out(`wrote ${target}${result.diagnostics.length ? ` (${result.diagnostics.length} directive${result.diagnostics.length === 1 ? '' : 's'} not carried over, listed above)` : ''}`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   try {
@@ -137,6 +195,10 @@ export async function main(argv: string[]): Promise<number> {
       // The dashboard of a running server (server/control/dashboardVerb.ts).
       case 'dashboard':
         return await runDashboardVerb(rest, { out, err });
+      case 'export':
+        return exportVerb(rest);
+      case 'import':
+        return importVerb(rest);
       case '--version':
       case 'version':
         out(VERSION);

@@ -37,6 +37,20 @@ export const ERROR_CODES = {
   CONTROL_STATE_FILE: 'the state directory or file of running servers is unsafe or unreadable',
   CONTROL_UNKNOWN_REQUEST: 'a control command named a request the inspector does not hold',
   CONTROL_INSPECTOR_OFF: 'the request inspector is off (the server is not in development)',
+  // export and import (warnings: production will do something else, said how)
+  EXPORT_FAILED: 'the export could not be written, or the config has errors',
+  EXPORT_RELOAD: 'reload on save has no production equivalent',
+  EXPORT_DEBUG: 'a debug flag in a pool environment would reach production',
+  EXPORT_RATE_LIMIT: 'a rate limit NGINX enforces per NGINX host, or only approximately',
+  EXPORT_HEADER_COUNT: 'limits.maxHeaderCount is not enforced for every route in production',
+  EXPORT_QUEUE_SIZE: 'limits.queueSize has no NGINX or Gunicorn equivalent',
+  EXPORT_NO_TIMEOUT: 'a pool without a timeout gets NGINX\'s longest read timeout',
+  EXPORT_INTERFACE: 'interface "auto" could not be told from the code; exported as WSGI',
+  EXPORT_PRECOMPRESSED: 'precompressed .br files that NGINX does not serve',
+  EXPORT_TLS: 'TLS settings production handles differently',
+  EXPORT_WEBSOCKET: 'WebSocket handling that differs in production',
+  IMPORT_SYNTAX: 'the nginx.conf to import is not valid NGINX syntax',
+  IMPORT_UNSUPPORTED: 'an NGINX directive import cannot carry over',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -12,6 +12,18 @@ const WARNING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_POOL_UNUSED',
   // The module may be installed in the environment rather than be a file in the folder.
   'CONFIG_APP_MODULE_MISSING',
+  // What `servestack export` cannot carry over exactly: production does something else.
+  'EXPORT_RELOAD',
+  'EXPORT_DEBUG',
+  'EXPORT_RATE_LIMIT',
+  'EXPORT_HEADER_COUNT',
+  'EXPORT_QUEUE_SIZE',
+  'EXPORT_NO_TIMEOUT',
+  'EXPORT_INTERFACE',
+  'EXPORT_PRECOMPRESSED',
+  'EXPORT_TLS',
+  'EXPORT_WEBSOCKET',
+  'IMPORT_UNSUPPORTED',
 ]);
 
 export function severityOf(code: ErrorCode): Severity {

@@ -23,7 +23,8 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function pageBody(status: number, detail: string | undefined): string {
+/** The page's HTML; `servestack export` writes the same pages for NGINX to answer with. */
+export function errorPageHtml(status: number, detail?: string): string {
   const title = `${status} ${TITLES[status] ?? 'Error'}`;
   const hint = HINTS[status];
   return (
@@ -41,7 +42,7 @@ function pageBody(status: number, detail: string | undefined): string {
  * after it. The body length is returned for the access log.
  */
 export function rawErrorResponse(status: number, detail?: string, extraHeaders: Record<string, string> = {}, head = false): { bytes: Buffer; bodyLength: number } {
-  const body = Buffer.from(pageBody(status, detail), 'utf8');
+  const body = Buffer.from(errorPageHtml(status, detail), 'utf8');
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': body.length,
@@ -60,7 +61,7 @@ export function sendErrorPage(res: ServerResponse, status: number, detail?: stri
     res.destroy();
     return;
   }
-  const body = pageBody(status, detail);
+  const body = errorPageHtml(status, detail);
   res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),

@@ -117,4 +117,17 @@ describe('diagnostics on servestack.json', () => {
     const titles = (await codeActions(uri, d.range)).map((a) => a.title);
     assert.ok(titles.some((t) => /^Use the app ServeStack found: '/.test(t)), JSON.stringify(titles));
   });
+
+  it('warns, with their own codes, about what production would do differently (servestack export)', async () => {
+    await setText(document, original.replace('"reload": false', '"reload": true, "env": { "FLASK_DEBUG": "1" }'));
+    await until('the export warnings', () => codes(uri).includes('EXPORT_RELOAD'), 5000);
+    assert.deepEqual(codes(uri), ['EXPORT_DEBUG', 'EXPORT_RELOAD']);
+    const reload = diagnostic(uri, 'EXPORT_RELOAD');
+    assert.equal(reload.severity, vscode.DiagnosticSeverity.Warning);
+    assert.equal(document.getText(reload.range), '"reload"');
+    assert.match(reload.message, /pools\.web\.reload: production does not restart on file saves/);
+    assert.equal(document.getText(diagnostic(uri, 'EXPORT_DEBUG').range), '"FLASK_DEBUG"');
+    await setText(document, original);
+    await until('no diagnostics again', () => codes(uri).length === 0, 5000);
+  });
 });

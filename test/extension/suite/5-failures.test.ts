@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { createServer, type Server } from 'node:net';
 import * as vscode from 'vscode';
 import type { ConfigApplyResult } from '../../../server/protocol';
@@ -102,9 +104,21 @@ describe('failures reach the user', function () {
     await vscode.workspace.fs.delete(file('broken.py'));
   });
 
-  it('Export for Production runs the CLI (or says it is not available yet)', async () => {
-    const result = await vscode.commands.executeCommand<string>('servestack.exportForProduction', folder(), file('deploy').fsPath);
-    assert.ok(result === 'unavailable' || result === file('deploy').fsPath, String(result));
-    if (result !== 'unavailable') await vscode.workspace.fs.delete(file('deploy'), { recursive: true });
+  it('Export for Production writes the files and opens nginx.conf', async () => {
+    const out = file('deploy');
+    const result = await vscode.commands.executeCommand<string>('servestack.exportForProduction', folder(), out.fsPath);
+    assert.equal(result, out.fsPath);
+    for (const name of ['nginx.conf', 'gunicorn.conf.py', 'mime.types', 'README.md', 'systemd/servestack-nginx.service', 'systemd/servestack-gunicorn-web.service']) {
+      assert.ok(existsSync(path.join(out.fsPath, name)), `${name} is written`);
+    }
+    const editor = await until('nginx.conf in the editor', () => {
+      const e = vscode.window.activeTextEditor;
+      return e && e.document.uri.fsPath === path.join(out.fsPath, 'nginx.conf') ? e : undefined;
+    }, 10_000);
+    const text = editor.document.getText();
+    assert.match(text, /upstream web \{/);
+    assert.match(text, /location \/static\/ \{/);
+    assert.match(readFileSync(path.join(out.fsPath, 'gunicorn.conf.py'), 'utf8'), /^wsgi_app = "app:app"/m);
+    await vscode.workspace.fs.delete(out, { recursive: true });
   });
 });
