@@ -262,6 +262,9 @@ def choose_io(value, os_name):
 IO, _io_warning = choose_io(os.environ.get(IO_ENV, ""), os.name)
 if _io_warning:
     sys.stderr.write(_io_warning)
+elif os.environ.get(IO_ENV):
+    # Said once at boot when chosen by hand (the tests look for it).
+    sys.stderr.write("servestack: worker pid %d reads its channels %s (%s=%s)\n" % (os.getpid(), "in reader threads" if IO == "thread" else "with select", IO_ENV, IO))
 
 if IO == "select":
     import select
