@@ -1,4 +1,4 @@
-"""ASGI side of the ServeStack worker runtime (stdlib only; uvloop when installed).
+"""ASGI side of the ServeStack worker runtime (stdlib only; uvloop on request).
 
 One event loop in the main thread runs every request of this worker as a task. The
 channels, the contract and the frame dispatcher are servestack_channel's, as for the
@@ -25,22 +25,28 @@ LOOP_ENV = "SERVESTACK_ASGI_LOOP"
 
 
 def new_event_loop():
-    """uvloop when the interpreter has it (what `uvicorn[standard]` users run), else
-    asyncio's own; SERVESTACK_ASGI_LOOP=asyncio forces asyncio's."""
-    choice = os.environ.get(LOOP_ENV, "auto")
-    if choice not in ("auto", "asyncio", "uvloop"):
-        sys.stderr.write("servestack: %s=%r is not one of auto, asyncio, uvloop; using auto\n" % (LOOP_ENV, choice))
-        choice = "auto"
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                sys.stderr.write("servestack: %s=uvloop but this interpreter has no uvloop; using asyncio\n" % LOOP_ENV)
-        else:
-            return uvloop.new_event_loop(), "uvloop %s" % getattr(uvloop, "__version__", "")
+    """asyncio's own loop unless SERVESTACK_ASGI_LOOP=uvloop asks for uvloop (when the
+    interpreter has it). Measured with a FastAPI hello, uvloop cost this runtime more CPU
+    per request, not less (docs/worker-contract.md): the runtime reads and writes its
+    channels itself, and uvloop's speed is in the transports it does not use. An app
+    whose own network I/O goes through asyncio transports may still gain from it."""
+    choice = os.environ.get(LOOP_ENV, "asyncio")
+    if choice not in ("asyncio", "uvloop"):
+        sys.stderr.write("servestack: %s=%r is not one of asyncio, uvloop; using asyncio\n" % (LOOP_ENV, choice))
+        choice = "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    if choice == "uvloop":
+        if uvloop is not None:
+            return uvloop.new_event_loop(), "uvloop %s (%s=uvloop)" % (getattr(uvloop, "__version__", ""), LOOP_ENV)
+        sys.stderr.write("servestack: %s=uvloop but this interpreter has no uvloop; using asyncio\n" % LOOP_ENV)
     loop = asyncio.new_event_loop()
-    return loop, "asyncio (%s)" % type(loop).__name__
+    name = "asyncio (%s)" % type(loop).__name__
+    if uvloop is not None and choice != "uvloop":
+        name += "; uvloop is installed, %s=uvloop would use it" % LOOP_ENV
+    return loop, name
 
 
 class HttpRequest:
@@ -326,7 +332,7 @@ async def lifespan(app, state, phase, events):
 def run(app, channel, control, send_ready):
     loop, loop_name = new_event_loop()
     asyncio.set_event_loop(loop)
-    sys.stderr.write("servestack: ASGI worker pid %d runs on %s, channels read by %s\n" % (os.getpid(), loop_name, "the loop" if ch.IO == "select" else "threads"))
+    sys.stderr.write("servestack: ASGI worker pid %d runs on %s; channels read by %s\n" % (os.getpid(), loop_name, "the loop" if ch.IO == "select" else "threads"))
     sys.stderr.flush()
     runtime = Runtime(app, loop, ch.BatchWriter(channel, loop))
     dispatch = ch.dispatcher(runtime)

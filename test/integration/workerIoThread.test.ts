@@ -34,7 +34,7 @@ describe('SERVESTACK_WORKER_IO=thread', () => {
     const server = await serve(dir, ['--python', fastapiPython!, '--workers', '1'], FORCED);
     try {
       await server.waitFor(/worker \d+ ready/);
-      await server.waitFor(/ASGI worker pid \d+ runs on .*, channels read by threads/);
+      await server.waitFor(/ASGI worker pid \d+ runs on .*; channels read by threads/);
       const reply = await request(server.url + 'api/info');
       assert.equal(JSON.parse(reply.text).lifespan_started, true);
     } finally {

@@ -13,7 +13,7 @@ const python = findPython([]);
 for (const io of ['', 'thread']) {
   const label = io ? `SERVESTACK_WORKER_IO=${io}` : 'the default channel reading';
   test(`the runtime's Python unit tests pass with ${label}`, { skip: python ? false : 'no python3 found' }, () => {
-    const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
     delete env.SERVESTACK_WORKER_IO;
     if (io) env.SERVESTACK_WORKER_IO = io;
     const run = spawnSync(python!, ['-m', 'unittest', 'discover', '-s', path.join(ROOT, 'test', 'python'), '-p', 'test_*.py'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
