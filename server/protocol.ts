@@ -1,5 +1,5 @@
 // Contracts shared across processes: the worker contract (mirrored in
-// server/python/servestack_worker.py, checked by a unit test) and the control-channel
+// server/python/servestack_channel.py, checked by a unit test) and the control-channel
 // messages (server ⇄ extension, CLI, dashboard; documented in docs/control-protocol.md).
 
 // ── Worker contract ─────────────────────────────────────────────────────────────────

@@ -110,6 +110,7 @@ export class ResponseBuffer {
           this.opening = undefined;
           if (this.finished) return file.close();
           this.file = file;
+          file.onWritten = () => this.checkPressure();
           const waiting = this.waitingForFile;
           this.waitingForFile = [];
           for (const c of waiting) this.hold(c);
@@ -144,16 +145,21 @@ export class ResponseBuffer {
 
   private checkPressure(): void {
     const { bufferSize, maxTempFileSize } = this.options;
-    const memoryFull = this.inMemory >= bufferSize;
+    // Bytes on their way to the temp file are in memory until they land: a disk slower than
+    // the worker must not let them pile up.
+    const unwritten = this.file?.unwritten ?? 0;
+    const held = this.inMemory + unwritten;
     const fileFull = maxTempFileSize <= 0 || (this.file !== undefined && this.file.size >= maxTempFileSize);
-    if (!this.upstreamPaused && memoryFull && fileFull) {
+    const diskBehind = unwritten >= bufferSize;
+    if (!this.upstreamPaused && ((held >= bufferSize && fileFull) || diskBehind)) {
       this.upstreamPaused = true;
       this.options.pauseUpstream();
-    } else if (this.upstreamPaused && (!memoryFull || !fileFull) && this.inMemory < bufferSize / 2) {
+    } else if (this.upstreamPaused && unwritten < bufferSize / 2 && (!fileFull || held < bufferSize / 2)) {
       this.upstreamPaused = false;
       this.options.resumeUpstream();
     }
   }
+
 
   private readonly onDrain = (): void => {
     this.clientBlocked = false;

@@ -2,122 +2,26 @@
 
 Stdlib only, Python >= 3.8: it must run in whatever interpreter the user has.
 The arbiter (server/pool/) spawns this file as a fresh interpreter (never a fork)
-and talks to it over fd 3, a socketpair carrying length-prefixed frames; stdout
-and stderr stay free for the app's own output. The contract (frame types, exit
-codes, heartbeat interval) is written once in server/protocol.ts and mirrored
-here; test/unit/worker-contract.test.ts checks that the two agree.
+and talks to it over fd 3 (data) and fd 4 (control), carrying length-prefixed frames;
+stdout and stderr stay free for the app's own output. The channels, the contract and
+the frame dispatcher live in servestack_channel.py, shared with the ASGI runtime
+(servestack_asgi.py, imported only for an ASGI app: a WSGI worker never loads asyncio).
 """
 
 import argparse
 import collections
-import faulthandler
 import importlib
 import inspect
 import io
 import json
 import os
-import select
-import struct
 import sys
 import threading
-import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
-# ── contract (mirrors server/protocol.ts) ────────────────────────────────────────
-EXIT_BOOT_FAILED = 3
-EXIT_APP_LOAD_FAILED = 4
-HEARTBEAT_INTERVAL_MS = 1000
-CHANNEL_FD = 3
-CONTROL_FD = 4
-
-F_REQUEST = 1
-F_BODY = 2
-F_BODY_END = 3
-F_ABORT = 4
-F_STOP = 5
-F_DUMP_STACK = 6
-F_REVOKE = 7
-F_PAUSE = 8
-F_RESUME = 9
-F_READY = 16
-F_HEARTBEAT = 17
-F_START = 18
-F_CHUNK = 19
-F_END = 20
-F_LOAD_FAILED = 21
-F_REVOKED = 22
-
-HEADER = struct.Struct(">IBI")
-HEADER_BYTES = HEADER.size  # 9
-
-# Many WSGI apps read the whole body at once; a read larger than this per frame is
-# pointless, and the arbiter sends body frames of at most 64 KiB anyway.
-READ_CHUNK = 256 * 1024
-
-
-class Channel:
-    """Frames over fd 3. Writes from any thread are serialized by a lock and each
-    call is a single write of every frame it is given (one syscall per response
-    in the common case)."""
-
-    def __init__(self, fd):
-        self.fd = fd
-        self.lock = threading.Lock()
-        self.inbox = bytearray()
-
-    def send(self, *frames):
-        """frames: (type, request_id, payload_bytes) tuples, written as one buffer."""
-        parts = []
-        for ftype, rid, payload in frames:
-            parts.append(HEADER.pack(len(payload), ftype, rid))
-            if payload:
-                parts.append(payload)
-        data = b"".join(parts)
-        view = memoryview(data)
-        with self.lock:
-            while view:
-                written = os.write(self.fd, view)
-                view = view[written:]
-
-    def read_frames(self, block):
-        """The frames that one read brings: waits for one when `block`, else only takes
-        what has already arrived (possibly nothing). Exits the process when the arbiter
-        has closed the channel: a worker never outlives its server."""
-        if not block and not select.select([self.fd], [], [], 0)[0]:
-            return ()
-        buf = self.inbox
-        while True:
-            try:
-                chunk = os.read(self.fd, READ_CHUNK)
-            except InterruptedError:
-                continue
-            except OSError:
-                os._exit(0)
-            if not chunk:
-                os._exit(0)
-            buf += chunk
-            frames = []
-            pos = 0
-            end = len(buf)
-            while end - pos >= HEADER_BYTES:
-                length, ftype, rid = HEADER.unpack_from(buf, pos)
-                if end - pos - HEADER_BYTES < length:
-                    break
-                start = pos + HEADER_BYTES
-                frames.append((ftype, rid, bytes(buf[start:start + length])))
-                pos = start + length
-            if pos:
-                del buf[:pos]
-            if frames or not block:
-                return frames
-
-    def frames(self):
-        """Yields (type, request_id, payload) for a reader thread; when the arbiter
-        closes the channel the process exits (see read_frames)."""
-        while True:
-            for frame in self.read_frames(True):
-                yield frame
+import servestack_channel as ch
+from servestack_channel import F_CHUNK, F_END, F_READY, F_REVOKED, F_START, encode_head
 
 
 class RequestBody(io.RawIOBase):
@@ -377,10 +281,6 @@ def declared_length(headers):
     return None
 
 
-def encode_head(status, headers):
-    return json.dumps([status, headers], separators=(",", ":")).encode("utf-8")
-
-
 def run_wsgi_request(app, req, channel):
     rid = req.rid
     environ = build_environ(req.head, req.body)
@@ -483,127 +383,106 @@ def run_wsgi_request(app, req, channel):
 # ── the worker ────────────────────────────────────────────────────────────────────
 
 
-class BoundedIdSet:
-    """Request ids marked by the control thread before the serving side has read the
-    request itself; old marks are dropped so a stale one cannot grow the set forever."""
-
-    def __init__(self, limit=4096):
-        self.ids = collections.OrderedDict()
-        self.limit = limit
-
-    def add(self, rid):
-        self.ids[rid] = None
-        if len(self.ids) > self.limit:
-            self.ids.popitem(last=False)
-
-    def take(self, rid):
-        return self.ids.pop(rid, False) is None
-
-
 class Worker:
     """Requests arrive on the data channel (fd 3) with their bodies and Stop, in order;
     Abort, Pause, Resume, Revoke and DumpStack arrive on the control channel (fd 4),
-    read by a thread of their own so they act while the app is busy."""
+    read by a thread of its own so they act while the app is busy. Both channels'
+    frames go through the one dispatcher of servestack_channel to the on_* methods."""
 
     def __init__(self, channel, app, threads):
         self.channel = channel
         self.app = app
         self.threads = threads
-        # select() on a pipe does not work on Windows: there the reader thread stays.
-        self.inline = threads <= 1 and os.name != "nt"
+        # One thread reads and serves where select() can poll the channel between
+        # requests (POSIX); elsewhere a reader thread feeds the serving thread.
+        self.inline = threads <= 1 and ch.IO == "select"
         self.lock = threading.Condition()
         self.pending = collections.deque()  # requests not started yet, in order
         self.requests = {}  # rid -> Request, started or not
-        self.revoked = BoundedIdSet()  # revoked before the request was read
-        self.aborted = BoundedIdSet()  # aborted before the request was read
+        self.revoked = ch.BoundedIdSet()  # revoked before the request was read
+        self.aborted = ch.BoundedIdSet()  # aborted before the request was read
         self.stopping = False
+        self.dispatch = ch.dispatcher(self)
 
-    # data channel: the serving thread (inline) or the reader thread (threads > 1)
-    def on_frame(self, ftype, rid, payload):
-        if ftype == F_REQUEST:
-            req = Request(rid, json_loads(payload.decode("utf-8")))
-            if self.inline and req.body is not EMPTY_BODY:
-                req.body.pull = self.pull
-            with self.lock:
-                if self.revoked.take(rid):
-                    return  # the arbiter has it back already
-                if self.aborted.take(rid):
-                    req.aborted = True
-                self.requests[rid] = req
-                self.pending.append(req)
-                self.lock.notify()
-        elif ftype == F_BODY:
-            req = self.requests.get(rid)
-            if req is not None:
-                req.body.feed(payload)
-        elif ftype == F_BODY_END:
-            req = self.requests.get(rid)
-            if req is not None:
-                req.body.finish()
-        elif ftype == F_STOP:
-            with self.lock:
-                self.stopping = True
-                self.lock.notify_all()
+    # data channel: the serving thread (inline) or the reader thread
+    def on_request(self, rid, head):
+        req = Request(rid, head)
+        if self.inline and req.body is not EMPTY_BODY:
+            req.body.pull = self.pull
+        with self.lock:
+            if self.revoked.take(rid):
+                return  # the arbiter has it back already
+            if self.aborted.take(rid):
+                req.aborted = True
+            self.requests[rid] = req
+            self.pending.append(req)
+            self.lock.notify()
+
+    def on_body(self, rid, payload):
+        req = self.requests.get(rid)
+        if req is not None:
+            req.body.feed(payload)
+
+    def on_body_end(self, rid, payload):
+        req = self.requests.get(rid)
+        if req is not None:
+            req.body.finish()
+
+    def on_stop(self, rid, payload):
+        with self.lock:
+            self.stopping = True
+            self.lock.notify_all()
 
     # control channel: its own thread
-    def on_control(self, ftype, rid, payload):
-        if ftype == F_ABORT:
-            with self.lock:
-                req = self.requests.get(rid)
-                if req is None:
-                    self.aborted.add(rid)
-                    return
-                req.aborted = True
-            if req.body is not EMPTY_BODY:
-                req.body.finish(aborted=True)
-            if req.writable is not None:
-                req.writable.set()
-        elif ftype == F_PAUSE:
+    def on_abort(self, rid, payload):
+        with self.lock:
             req = self.requests.get(rid)
-            if req is not None:
-                if req.writable is None:
-                    req.writable = threading.Event()
-                req.writable.clear()
-        elif ftype == F_RESUME:
+            if req is None:
+                self.aborted.add(rid)
+                return
+            req.aborted = True
+        if req.body is not EMPTY_BODY:
+            req.body.finish(aborted=True)
+        if req.writable is not None:
+            req.writable.set()
+
+    def on_pause(self, rid, payload):
+        req = self.requests.get(rid)
+        if req is not None:
+            if req.writable is None:
+                req.writable = threading.Event()
+            req.writable.clear()
+
+    def on_resume(self, rid, payload):
+        req = self.requests.get(rid)
+        if req is not None and req.writable is not None:
+            req.writable.set()
+
+    def on_revoke(self, rid, payload):
+        # Take back a request that has not started — read or still in the data
+        # channel behind a busy app — so the arbiter can give it to a free worker.
+        with self.lock:
             req = self.requests.get(rid)
-            if req is not None and req.writable is not None:
-                req.writable.set()
-        elif ftype == F_REVOKE:
-            # Take back a request that has not started — read or still in the data
-            # channel behind a busy app — so the arbiter can give it to a free worker.
-            with self.lock:
-                req = self.requests.get(rid)
-                if req is None:
-                    self.revoked.add(rid)
-                    revoked = True
-                elif not req.started:
-                    self.pending.remove(req)
-                    del self.requests[rid]
-                    revoked = True
-                else:
-                    revoked = False
-            if revoked:
-                self.channel.send((F_REVOKED, rid, b""))
-        elif ftype == F_DUMP_STACK:
-            dump_stacks()
+            if req is None:
+                self.revoked.add(rid)
+                revoked = True
+            elif not req.started:
+                self.pending.remove(req)
+                del self.requests[rid]
+                revoked = True
+            else:
+                revoked = False
+        if revoked:
+            self.channel.send((F_REVOKED, rid, b""))
 
-    def control_loop(self, control):
-        for ftype, rid, payload in control.frames():
-            self.on_control(ftype, rid, payload)
-        os._exit(0)  # the arbiter is gone: never outlive it
+    def on_dump_stack(self, rid, payload):
+        ch.dump_stacks()
 
-    # threads > 1: a reader thread feeds the serving threads
-    def read_loop(self):
-        for ftype, rid, payload in self.channel.frames():
-            self.on_frame(ftype, rid, payload)
-        os._exit(0)  # the arbiter is gone: never outlive it
-
-    # threads == 1: one thread reads and serves. Handing each request from a reader
-    # thread to a serving thread cost more CPU (a GIL hand-off, two wake-ups) than a
-    # small Flask view; see docs/worker-contract.md for the figures.
+    # threads == 1 on POSIX: one thread reads and serves. Handing each request from a
+    # reader thread to a serving thread cost more CPU (a GIL hand-off, two wake-ups)
+    # than a small Flask view; see docs/worker-contract.md for the figures.
     def pull(self, block=True):
-        for frame in self.channel.read_frames(block):
-            self.on_frame(*frame)
+        self.dispatch(self.channel.read_frames() if block else self.channel.poll_frames())
 
     def run_inline(self):
         while True:
@@ -629,6 +508,8 @@ class Worker:
                 with self.lock:
                     self.requests.pop(req.rid, None)
 
+    # threads > 1, or no select() on the channel (Windows): a reader thread feeds the
+    # serving threads
     def next_request(self):
         with self.lock:
             while not self.pending:
@@ -658,12 +539,12 @@ class Worker:
             finally:
                 self.done(req)
 
-    def run(self):
+    def run(self, control):
+        ch.start_reader(control, self.dispatch, "servestack-control")
         if self.inline:
             self.run_inline()
             return
-        reader = threading.Thread(target=self.read_loop, name="servestack-reader", daemon=True)
-        reader.start()
+        ch.start_reader(self.channel, self.dispatch, "servestack-reader")
         if self.threads <= 1:
             self.serve_loop()
         else:
@@ -672,23 +553,6 @@ class Worker:
                 t.start()
             for t in pool:
                 t.join()
-
-
-def dump_stacks():
-    sys.stderr.write("servestack: stack of every thread of worker pid %d:\n" % os.getpid())
-    sys.stderr.flush()
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-    sys.stderr.flush()
-
-
-def heartbeat_loop(channel):
-    interval = HEARTBEAT_INTERVAL_MS / 1000.0
-    while True:
-        time.sleep(interval)
-        try:
-            channel.send((F_HEARTBEAT, 0, b""))
-        except OSError:
-            os._exit(0)
 
 
 def main(argv=None):
@@ -700,17 +564,17 @@ def main(argv=None):
     parser.add_argument("--worker-id", default="?")
     try:
         args = parser.parse_args(argv)
-        os.fstat(CHANNEL_FD)
-        os.fstat(CONTROL_FD)
+        os.fstat(ch.CHANNEL_FD)
+        os.fstat(ch.CONTROL_FD)
     except SystemExit:
-        os._exit(EXIT_BOOT_FAILED)
+        os._exit(ch.EXIT_BOOT_FAILED)
     except OSError:
-        sys.stderr.write("servestack worker: no channels on fds %d and %d; it is started by the servestack server\n" % (CHANNEL_FD, CONTROL_FD))
-        os._exit(EXIT_BOOT_FAILED)
+        sys.stderr.write("servestack worker: no channels on fds %d and %d; it is started by the servestack server\n" % (ch.CHANNEL_FD, ch.CONTROL_FD))
+        os._exit(ch.EXIT_BOOT_FAILED)
 
     global THREADS
     THREADS = max(1, args.threads)
-    channel = Channel(CHANNEL_FD)
+    channel = ch.Channel(ch.CHANNEL_FD)
     cwd = os.path.abspath(args.cwd)
     os.chdir(cwd)
     if cwd not in sys.path:
@@ -728,32 +592,29 @@ def main(argv=None):
             raise
         report = describe_load_failure(exc)
         try:
-            channel.send((F_LOAD_FAILED, 0, json.dumps(report).encode("utf-8")))
+            channel.send((ch.F_LOAD_FAILED, 0, json.dumps(report).encode("utf-8")))
         except OSError:
             pass
-        os._exit(EXIT_APP_LOAD_FAILED)
+        os._exit(ch.EXIT_APP_LOAD_FAILED)
 
-    threading.Thread(target=heartbeat_loop, args=(channel,), name="servestack-heartbeat", daemon=True).start()
-    control = Channel(CONTROL_FD)
+    ch.start_heartbeat(channel)
+    control = ch.Channel(ch.CONTROL_FD)
+    ready = {"pid": os.getpid(), "interface": interface, "python": sys.version.split()[0]}
     if interface == "asgi":
         import servestack_asgi
 
-        capacity = servestack_asgi.CAPACITY
-        ready = {"pid": os.getpid(), "interface": "asgi", "python": sys.version.split()[0], "capacity": capacity}
-        servestack_asgi.run(app, channel, control, sys.modules[__name__], lambda: channel.send((F_READY, 0, json.dumps(ready).encode("utf-8"))))
+        ready["capacity"] = servestack_asgi.CAPACITY
+        servestack_asgi.run(app, channel, control, lambda: channel.send((F_READY, 0, json.dumps(ready).encode("utf-8"))))
     else:
-        ready = {"pid": os.getpid(), "interface": "wsgi", "python": sys.version.split()[0], "capacity": THREADS}
+        ready["capacity"] = THREADS
         channel.send((F_READY, 0, json.dumps(ready).encode("utf-8")))
-        worker = Worker(channel, app, THREADS)
-        threading.Thread(target=worker.control_loop, args=(control,), name="servestack-control", daemon=True).start()
-        worker.run()
+        Worker(channel, app, THREADS).run(control)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
 
 
 THREADS = 1
-json_loads = json.JSONDecoder().decode
 
 if __name__ == "__main__":
     main()

@@ -58,7 +58,17 @@ export function bufferRequestBody(req: IncomingMessage, options: BufferOptions):
         inMemory += chunk.length;
         return;
       }
-      if (file) return file.append(chunk);
+      if (file) {
+        file.append(chunk);
+        // A disk slower than the client: hold the upload rather than pile it up in memory.
+        if (file.unwritten >= memoryBound && !req.isPaused()) {
+          req.pause();
+          file.onWritten = () => {
+            if (file && file.unwritten < memoryBound / 2 && !settled) req.resume();
+          };
+        }
+        return;
+      }
       // The first byte past memory: hold the stream while the file opens, so order is kept.
       req.pause();
       const first = chunk;

@@ -14,6 +14,10 @@ export interface TempFile {
   append(data: Buffer): void;
   /** Bytes appended so far (the next write position). */
   readonly size: number;
+  /** Bytes appended but not on disk yet: they are in memory, and count against its bound. */
+  readonly unwritten: number;
+  /** Called after each batch lands on disk. */
+  onWritten?: () => void;
   /** Reads `length` bytes at `position`, once they are on disk. */
   read(position: number, length: number): Promise<Buffer>;
   /** Starts again from position 0 (every byte was read). */
@@ -63,6 +67,7 @@ function alive(pid: number): boolean {
 
 class SpillFile implements TempFile {
   size = 0;
+  onWritten?: () => void;
   /** Bytes known to be on disk. */
   private written = 0;
   private pending: Buffer[] = [];
@@ -95,11 +100,16 @@ class SpillFile implements TempFile {
         }
         this.written += total;
         for (const wake of this.waiters.splice(0)) wake();
+        this.onWritten?.();
       }
     } catch (error) {
       this.failure = error as Error;
       for (const wake of this.waiters.splice(0)) wake();
     }
+  }
+
+  get unwritten(): number {
+    return this.size - this.written;
   }
 
   async read(position: number, length: number): Promise<Buffer> {

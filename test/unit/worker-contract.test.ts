@@ -1,16 +1,17 @@
 // The worker contract is written once in server/protocol.ts and mirrored in the Python
-// runtime; this test fails when the two drift apart.
+// runtime's shared layer (server/python/servestack_channel.py); this test fails when the two
+// drift apart.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { FRAME_HEADER_BYTES, FrameType, WORKER_CONTRACT } from '../../server/protocol';
 
-const source = readFileSync(path.join(__dirname, '..', '..', 'server', 'python', 'servestack_worker.py'), 'utf8');
+const source = readFileSync(path.join(__dirname, '..', '..', 'server', 'python', 'servestack_channel.py'), 'utf8');
 
 function pythonConstant(name: string): number {
   const m = new RegExp(`^${name} = (\\d+)`, 'm').exec(source);
-  assert.ok(m, `servestack_worker.py defines no ${name}`);
+  assert.ok(m, `servestack_channel.py defines no ${name}`);
   return Number(m[1]);
 }
 

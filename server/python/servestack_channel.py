@@ -1,0 +1,336 @@
+"""The worker's channels and contract, shared by the WSGI worker and the ASGI runtime.
+
+Stdlib only, Python >= 3.8, and no asyncio at import: a sync worker never loads it.
+The contract (frame types, exit codes, fds, heartbeat) is written once in
+server/protocol.ts and mirrored here; test/unit/worker-contract.test.ts checks that the
+two agree. Everything that depends on the platform sits in one section below
+("reading without blocking"), POSIX and Windows side by side.
+"""
+
+import collections
+import faulthandler
+import json
+import os
+import struct
+import sys
+import threading
+import time
+
+# ── contract (mirrors server/protocol.ts) ────────────────────────────────────────
+EXIT_BOOT_FAILED = 3
+EXIT_APP_LOAD_FAILED = 4
+HEARTBEAT_INTERVAL_MS = 1000
+CHANNEL_FD = 3
+CONTROL_FD = 4
+
+F_REQUEST = 1
+F_BODY = 2
+F_BODY_END = 3
+F_ABORT = 4
+F_STOP = 5
+F_DUMP_STACK = 6
+F_REVOKE = 7
+F_PAUSE = 8
+F_RESUME = 9
+F_READY = 16
+F_HEARTBEAT = 17
+F_START = 18
+F_CHUNK = 19
+F_END = 20
+F_LOAD_FAILED = 21
+F_REVOKED = 22
+
+HEADER = struct.Struct(">IBI")
+HEADER_BYTES = HEADER.size  # 9
+
+# Many WSGI apps read the whole body at once; a read larger than this per frame is
+# pointless, and the arbiter sends body frames of at most 64 KiB anyway.
+READ_CHUNK = 256 * 1024
+
+_pack_header = HEADER.pack
+_unpack_header = HEADER.unpack_from
+json_loads = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode_frames(frames):
+    """frames: (type, request_id, payload_bytes) tuples, as one buffer."""
+    parts = []
+    for ftype, rid, payload in frames:
+        parts.append(_pack_header(len(payload), ftype, rid))
+        if payload:
+            parts.append(payload)
+    return b"".join(parts)
+
+
+def encode_head(status, headers):
+    """A Start frame's payload: [status, [[name, value], ...]]."""
+    return _encode_json([status, headers]).encode("utf-8")
+
+
+class FrameReader:
+    """Splits a byte stream into frames. A read that holds whole frames (the common
+    case) is sliced as it is; the pieces of a frame still incomplete are only joined
+    once it can be complete, never on every read."""
+
+    def __init__(self):
+        self.parts = []
+        self.size = 0
+        self.need = HEADER_BYTES
+
+    def feed(self, chunk):
+        """The frames that `chunk` completes: a list of (type, request_id, payload)."""
+        if self.parts:
+            self.parts.append(chunk)
+            self.size += len(chunk)
+            if self.size < self.need:
+                return []
+            buf = b"".join(self.parts)
+        else:
+            buf = chunk
+        frames = []
+        pos = 0
+        end = len(buf)
+        need = HEADER_BYTES
+        while end - pos >= HEADER_BYTES:
+            length, ftype, rid = _unpack_header(buf, pos)
+            start = pos + HEADER_BYTES
+            if end - start < length:
+                need = HEADER_BYTES + length
+                break
+            frames.append((ftype, rid, buf[start:start + length]))
+            pos = start + length
+        if pos < end:
+            rest = buf[pos:]
+            self.parts = [rest]
+            self.size = len(rest)
+            self.need = need
+        else:
+            self.parts = []
+            self.size = 0
+            self.need = HEADER_BYTES
+        return frames
+
+
+class Channel:
+    """One of the worker's two channels (fd 3 or fd 4). Writes from any thread are
+    serialized by a lock and each is one buffer of whole frames, so the heartbeat
+    thread never lands inside another writer's frame."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.reader = FrameReader()
+
+    def write(self, data):
+        view = memoryview(data)
+        with self.lock:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+
+    def send(self, *frames):
+        self.write(encode_frames(frames))
+
+    def read_chunk(self):
+        """One read, waiting for it. The arbiter closing the channel (end of file, or an
+        error) ends the process at once: a worker never outlives its server."""
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                os._exit(0)
+            if not chunk:
+                os._exit(0)
+            return chunk
+
+    def read_frames(self):
+        """At least one frame, waiting for it."""
+        while True:
+            frames = self.reader.feed(self.read_chunk())
+            if frames:
+                return frames
+
+    def poll_frames(self):
+        """The frames that have already arrived, without waiting (POSIX only: see
+        `readable_now`)."""
+        if not readable_now(self.fd):
+            return ()
+        return self.reader.feed(self.read_chunk())
+
+
+class BatchWriter:
+    """Frames sent during one event-loop turn leave in one write, as the Node side does
+    (server/pool/frames.ts). Used from the loop's thread only."""
+
+    def __init__(self, channel, loop):
+        self.channel = channel
+        self.call_soon = loop.call_soon
+        self.parts = []
+
+    def send(self, *frames):
+        parts = self.parts
+        if not parts:
+            self.call_soon(self.flush)
+        for ftype, rid, payload in frames:
+            parts.append(_pack_header(len(payload), ftype, rid))
+            if payload:
+                parts.append(payload)
+
+    def flush(self):
+        parts = self.parts
+        if parts:
+            self.parts = []
+            self.channel.write(b"".join(parts))
+
+
+# ── one frame dispatcher ──────────────────────────────────────────────────────────
+
+
+def dispatcher(handler):
+    """A function that hands each frame to the runtime's handler, whichever channel it
+    came on: on_request(rid, head) with the head decoded; on_body(rid, data),
+    on_body_end, on_abort, on_pause, on_resume, on_revoke, on_stop, on_dump_stack (all
+    (rid, payload)). A frame type the worker does not take is ignored."""
+    on_request = handler.on_request
+    table = {
+        F_BODY: handler.on_body,
+        F_BODY_END: handler.on_body_end,
+        F_ABORT: handler.on_abort,
+        F_STOP: handler.on_stop,
+        F_DUMP_STACK: handler.on_dump_stack,
+        F_REVOKE: handler.on_revoke,
+        F_PAUSE: handler.on_pause,
+        F_RESUME: handler.on_resume,
+    }
+    get = table.get
+
+    def dispatch(frames):
+        for ftype, rid, payload in frames:
+            if ftype == F_REQUEST:
+                on_request(rid, json_loads(payload.decode("utf-8")))
+            else:
+                act = get(ftype)
+                if act is not None:
+                    act(rid, payload)
+
+    return dispatch
+
+
+class BoundedIdSet:
+    """Request ids marked from the control channel before the data channel brought the
+    request itself; old marks are dropped so a stale one cannot grow the set forever."""
+
+    def __init__(self, limit=4096):
+        self.ids = collections.OrderedDict()
+        self.limit = limit
+
+    def add(self, rid):
+        self.ids[rid] = None
+        if len(self.ids) > self.limit:
+            self.ids.popitem(last=False)
+
+    def take(self, rid):
+        return self.ids.pop(rid, False) is None
+
+
+# ── reading without blocking: the only platform-dependent code ──────────────────────
+# POSIX ("select"): select() and an event loop's add_reader() work on the channels'
+# descriptors (socketpairs from Node's stdio 'pipe').
+# Windows ("thread"): the channels are named pipes that Python holds as CRT fds; select()
+# takes sockets alone and the ProactorEventLoop cannot add_reader a pipe. There a thread
+# makes each blocking read instead, and hands the frames on. SERVESTACK_WORKER_IO=thread
+# forces that path on POSIX too, so the tests run it here.
+IO_ENV = "SERVESTACK_WORKER_IO"
+IO_MODES = ("select", "thread")
+
+
+def choose_io(value, os_name):
+    """(mode, warning or None) for the environment's value on this OS."""
+    default = "thread" if os_name == "nt" else "select"
+    if not value:
+        return default, None
+    if value not in IO_MODES:
+        return default, "servestack: %s=%r is not one of %s; using %r\n" % (IO_ENV, value, ", ".join(IO_MODES), default)
+    if value == "select" and os_name == "nt":
+        return default, "servestack: %s=select does not work on Windows (select takes sockets only); using 'thread'\n" % IO_ENV
+    return value, None
+
+
+IO, _io_warning = choose_io(os.environ.get(IO_ENV, ""), os.name)
+if _io_warning:
+    sys.stderr.write(_io_warning)
+elif os.environ.get(IO_ENV):
+    # Said once at boot when chosen by hand (the tests look for it).
+    sys.stderr.write("servestack: worker pid %d reads its channels %s (%s=%s)\n" % (os.getpid(), "in reader threads" if IO == "thread" else "with select", IO_ENV, IO))
+
+if IO == "select":
+    import select
+
+    def readable_now(fd):
+        return bool(select.select([fd], [], [], 0)[0])
+
+    def feed_loop(loop, channel, dispatch, name):
+        """Frames read from `channel` go to dispatch on the loop's own thread."""
+
+        def on_readable():
+            frames = channel.reader.feed(channel.read_chunk())
+            if frames:
+                dispatch(frames)
+
+        loop.add_reader(channel.fd, on_readable)
+
+else:
+
+    def readable_now(fd):
+        raise RuntimeError("readable_now needs select(), which a pipe does not have on Windows: use a reader thread")
+
+    def feed_loop(loop, channel, dispatch, name):
+        """Frames read from `channel` go to dispatch on the loop's own thread."""
+        hand_over = loop.call_soon_threadsafe
+        start_reader(channel, lambda frames: hand_over(dispatch, frames), name)
+
+
+def start_reader(channel, dispatch, name):
+    """A thread that reads `channel` and dispatches its frames, on every OS."""
+
+    def read_loop():
+        while True:
+            dispatch(channel.read_frames())
+
+    thread = threading.Thread(target=read_loop, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+# ── stacks and heartbeat ────────────────────────────────────────────────────────────
+
+
+def dump_stacks(extra=None):
+    """Every thread's stack to stderr (DumpStack, before a timeout kill); `extra(file)`
+    adds what threads do not show (an ASGI worker's tasks)."""
+    err = sys.stderr
+    err.write("servestack: stack of every thread of worker pid %d:\n" % os.getpid())
+    err.flush()
+    faulthandler.dump_traceback(file=err, all_threads=True)
+    if extra is not None:
+        extra(err)
+    err.flush()
+
+
+def start_heartbeat(channel):
+    """A thread of its own says the worker is alive, however busy the app keeps the rest."""
+    interval = HEARTBEAT_INTERVAL_MS / 1000.0
+    beat = encode_frames([(F_HEARTBEAT, 0, b"")])
+
+    def beat_loop():
+        while True:
+            time.sleep(interval)
+            try:
+                channel.write(beat)
+            except OSError:
+                os._exit(0)
+
+    threading.Thread(target=beat_loop, name="servestack-heartbeat", daemon=True).start()
