@@ -28,7 +28,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.once('connect', () => {
@@ -180,7 +181,7 @@ export class CommandPool implements Upstream {
 
     const deadline = Date.now() + BOOT_TIMEOUT_MS;
     while (this.child === child && child.exitCode === null && Date.now() < deadline) {
-      if (await accepts(port)) {
+      if (await portAccepts(port)) {
         this.state = 'idle';
         this.failure = undefined;
         this.backoff.reset();

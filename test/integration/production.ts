@@ -2,8 +2,8 @@
 // Gunicorn from Debian packages, started in the export folder as the current user on
 // 127.0.0.1, and stopped by pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { freePort, portAccepts } from '../../server/pool/commandPool';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { CLI, eventually } from './harness';
 
@@ -17,16 +17,7 @@ export function productionMissing(): string | undefined {
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function runCli(args: string[], cwd?: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, cwd });
@@ -75,22 +66,11 @@ function start(command: string, args: string[], cwd: string, stopSignal: NodeJS.
   };
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** Gunicorn with the exported config; `bind` overrides the file's (a second instance). */
 export async function startGunicorn(cwd: string, conf: string, port: number, bind?: string): Promise<Started> {
   const g = start(GUNICORN, ['-c', conf, ...(bind ? ['-b', bind] : [])], cwd, 'SIGTERM');
   try {
-    await eventually(async () => (g.child.exitCode !== null ? Promise.reject(new Error(`gunicorn exited: ${g.output()}`)) : accepts(port)), 20_000, `gunicorn on ${port}`);
+    await eventually(async () => (g.child.exitCode !== null ? Promise.reject(new Error(`gunicorn exited: ${g.output()}`)) : portAccepts(port)), 20_000, `gunicorn on ${port}`);
   } catch (error) {
     await g.stop();
     throw error;
@@ -105,7 +85,7 @@ export async function startNginx(out: string, port: number): Promise<Started> {
   const globals = process.getuid?.() === 0 ? 'daemon off; user root;' : 'daemon off;';
   const n = start(NGINX, ['-p', out, '-c', 'nginx.conf', '-g', globals], out, 'SIGTERM');
   try {
-    await eventually(async () => (n.child.exitCode !== null ? Promise.reject(new Error(`nginx exited: ${n.output()}${readLog(out)}`)) : accepts(port)), 20_000, `nginx on ${port}`);
+    await eventually(async () => (n.child.exitCode !== null ? Promise.reject(new Error(`nginx exited: ${n.output()}${readLog(out)}`)) : portAccepts(port)), 20_000, `nginx on ${port}`);
   } catch (error) {
     await n.stop();
     throw error;
