@@ -24,6 +24,7 @@ import { GUNICORN, NGINX, portsFor, PYTHON, STACKS } from './lib/stacks.mjs';
 import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
 import { startLooper } from './lib/looper.mjs';
 import { measureColdStart } from './lib/coldStart.mjs';
+import { summarizeCpuProfiles } from './lib/cpuProfile.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -51,6 +52,9 @@ const HELP = `usage: node bench/run.mjs [options]
   --write / --no-write  append to bench/RESULTS.md (default: write, except with --quick)
   --results FILE      where to append (default bench/RESULTS.md)
   --keep-tmp          keep the temp dir (configs, logs) for inspection
+  --cpu-prof          run ServeStack's fronts under node --cpu-prof and summarize where their
+                      time went (self time by function and source file) in the section; the
+                      profiler slows them, so the run's figures are for this only
 `;
 
 const { values: opt } = parseArgs({
@@ -59,7 +63,7 @@ const { values: opt } = parseArgs({
     scenarios: { type: 'string' }, stacks: { type: 'string' }, 'nginx-workers': { type: 'string' }, 'cold-runs': { type: 'string' },
     'quiet-wait': { type: 'string' }, 'quiet-cores': { type: 'string' }, 'noisy-cores': { type: 'string' }, retries: { type: 'string' },
     quick: { type: 'boolean' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' },
-    results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   },
 });
 if (opt.help) {
@@ -245,7 +249,7 @@ async function main() {
   for (const id of startIds) {
     const mine = ports.splice(0, portsFor(id));
     log(`starting ${STACKS[id].label} on 127.0.0.1:${mine[0]}`);
-    const stack = await STACKS[id].start({ tmp, fixturesDir, ports: mine, nginxWorkers: options.nginxWorkers, cli, repo });
+    const stack = await STACKS[id].start({ tmp, fixturesDir, ports: mine, nginxWorkers: options.nginxWorkers, cli, repo, cpuProf: opt['cpu-prof'] });
     running.set(id, stack);
     await sanityCheck(id, stack);
   }
@@ -341,6 +345,13 @@ async function main() {
     log(`stopping ${STACKS[id].label}`);
     await st.stop();
   }
+  const cpuProfiles = {};
+  for (const [id, st] of running) {
+    if (!st.notes.cpuProfDir) continue;
+    cpuProfiles[id] = summarizeCpuProfiles(st.notes.cpuProfDir, repo);
+    if (cpuProfiles[id].profiles === 0) notes.push(`--cpu-prof: ${STACKS[id].label} wrote no profile (did it exit cleanly?)`);
+  }
+  if (opt['cpu-prof']) notes.push('Measured with --cpu-prof: ServeStack\'s fronts ran under the V8 profiler, which slows them; compare these figures with none but each other.');
   running.clear();
 
   for (const sc of results) {
@@ -361,6 +372,7 @@ async function main() {
     quietWaitedS,
     scenarios: results,
     coldStart: cold,
+    cpuProfiles,
     memory,
     notes,
     elapsedS: (Date.now() - started) / 1000,

@@ -212,6 +212,23 @@ export function renderSection(result) {
     L.push('');
   }
 
+  for (const [id, prof] of Object.entries(result.cpuProfiles ?? {})) {
+    if (!prof.profiles) continue;
+    const pct = (ms) => `${((100 * ms) / prof.busyMs).toFixed(1)} %`;
+    L.push(`### Where ${STACKS[id].label}'s Node time went (--cpu-prof)`);
+    L.push('');
+    L.push(`${fmtInt(prof.busyMs)} ms busy of ${fmtInt(prof.wallMs)} ms profiled (the whole bench, every scenario). Self time; bundle positions mapped to server/ sources through dist/cli.js.map.`);
+    L.push('');
+    L.push('| function | where | self ms | share of busy |');
+    L.push('|---|---|---:|---:|');
+    for (const f of prof.functions) L.push(`| \`${f.name || '–'}\` | ${f.where || '–'} | ${fmtInt(f.selfMs)} | ${pct(f.selfMs)} |`);
+    L.push('');
+    L.push('| source | self ms | share of busy |');
+    L.push('|---|---:|---:|');
+    for (const f of prof.files) L.push(`| ${f.file} | ${fmtInt(f.selfMs)} | ${pct(f.selfMs)} |`);
+    L.push('');
+  }
+
   if (result.notes.length) {
     L.push('Notes:');
     for (const n of result.notes) L.push(`- ${n}`);

@@ -290,11 +290,14 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
   };
 }
 
-async function startServeStack({ tmp, fixturesDir, ports, cli, repo }, { id, prefetch, asgi }) {
+async function startServeStack({ tmp, fixturesDir, ports, cli, repo, cpuProf }, { id, prefetch, asgi }) {
   const dir = path.join(tmp, id);
   const [port] = ports;
   const run = serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi });
-  const group = startGroup(STACKS[id].short, run.cmd, run.args, {
+  // --cpu-prof: Node writes the profile when the server exits (it does on SIGTERM).
+  const cpuProfDir = cpuProf ? path.join(dir, 'cpu-prof') : undefined;
+  const args = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, ...run.args] : run.args;
+  const group = startGroup(STACKS[id].short, run.cmd, args, {
     cwd: repo,
     env: run.env,
     stdout: '/dev/null', // the access log: one line per request
@@ -304,6 +307,7 @@ async function startServeStack({ tmp, fixturesDir, ports, cli, repo }, { id, pre
   const stack = new RunningStack(STACKS[id], `http://127.0.0.1:${port}`, [group], {
     config: path.join(run.app, 'servestack.json'),
     logs: [path.join(dir, 'servestack.err')],
+    cpuProfDir,
   });
   try {
     await waitForHttp(`${stack.url}/`, group, { timeoutMs: 30000 });
