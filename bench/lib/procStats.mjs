@@ -4,7 +4,7 @@
 // CPU something other than the benchmark took during a run.
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { groupPids, readStat } from './procs.mjs';
+import { groupStats } from './procs.mjs';
 
 export const CLK_TCK = (() => {
   try {
@@ -17,10 +17,7 @@ export const CLK_TCK = (() => {
 /** CPU seconds used so far by the processes now in group PGID. */
 export function groupCpuSeconds(pgid) {
   let ticks = 0;
-  for (const pid of groupPids(pgid)) {
-    const stat = readStat(pid);
-    if (stat) ticks += stat.utime + stat.stime;
-  }
+  for (const stat of groupStats(pgid)) ticks += stat.utime + stat.stime;
   return ticks / CLK_TCK;
 }
 
@@ -29,9 +26,7 @@ export function groupCpuSeconds(pgid) {
  * KIND_OF(stat) names each process's kind ("node", "python", "nginx"…).
  */
 export function groupCpuByKind(pgid, kindOf, into = {}) {
-  for (const pid of groupPids(pgid)) {
-    const stat = readStat(pid);
-    if (!stat) continue;
+  for (const stat of groupStats(pgid)) {
     const kind = kindOf(stat);
     into[kind] = (into[kind] ?? 0) + (stat.utime + stat.stime) / CLK_TCK;
   }
@@ -81,15 +76,13 @@ export class MemoryTracker {
     let rss = 0;
     let pssSum = 0;
     const byKind = {};
-    for (const pid of groupPids(this.pgid)) {
+    for (const stat of groupStats(this.pgid)) {
+      const pid = stat.pid;
       const s = statusKb(pid);
       if (!s) continue;
       rss += s.rss;
       this.hwmByPid.set(pid, Math.max(s.hwm, this.hwmByPid.get(pid) ?? 0));
-      if (!this.kindByPid.has(pid)) {
-        const stat = readStat(pid);
-        this.kindByPid.set(pid, stat ? this.kindOf(stat) : '?');
-      }
+      if (!this.kindByPid.has(pid)) this.kindByPid.set(pid, this.kindOf(stat));
       const kind = this.kindByPid.get(pid);
       byKind[kind] = (byKind[kind] ?? 0) + s.rss;
       if (pss) pssSum += pssKb(pid);
