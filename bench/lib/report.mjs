@@ -223,6 +223,12 @@ export function renderSection(result) {
     L.push('|---|---|---:|---:|');
     for (const f of prof.functions) L.push(`| \`${f.name || '–'}\` | ${f.where || '–'} | ${fmtInt(f.selfMs)} | ${pct(f.selfMs)} |`);
     L.push('');
+    L.push('By the nearest ServeStack function on the stack (its own time plus the Node internals and native calls under it, less what other ServeStack functions below it took):');
+    L.push('');
+    L.push('| ServeStack function | where | ms | share of busy |');
+    L.push('|---|---|---:|---:|');
+    for (const f of prof.callers ?? []) L.push(`| \`${f.name}\` | ${f.where || '–'} | ${fmtInt(f.ms)} | ${pct(f.ms)} |`);
+    L.push('');
     L.push('| source | self ms | share of busy |');
     L.push('|---|---:|---:|');
     for (const f of prof.files) L.push(`| ${f.file} | ${fmtInt(f.selfMs)} | ${pct(f.selfMs)} |`);
