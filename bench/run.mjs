@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// ServeStack vs nginx + gunicorn, side by side in one run (STYLE habit 9).
+// ServeStack vs nginx + gunicorn, nginx + uvicorn and a bare node:http static server,
+// side by side in one run (STYLE habit 9), against issue 14's targets.
 //
 //   npm run build && npm run bench            # the full run; appends to bench/RESULTS.md
 //   node bench/run.mjs --quick                # a short smoke run; writes nothing
@@ -19,8 +20,11 @@ import { machineFacts } from './lib/machine.mjs';
 import { freePorts, httpGet, killAllGroupsNow, sleep } from './lib/procs.mjs';
 import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
 import { enoughQuiet, renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
-import { GUNICORN, NGINX, PYTHON, STACKS, STATIC_BYTES, STATIC_FILE } from './lib/stacks.mjs';
+import { GUNICORN, NGINX, portsFor, PYTHON, STACKS } from './lib/stacks.mjs';
 import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
+import { startLooper } from './lib/looper.mjs';
+import { measureColdStart } from './lib/coldStart.mjs';
+import { summarizeCpuProfiles } from './lib/cpuProfile.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -33,8 +37,12 @@ const HELP = `usage: node bench/run.mjs [options]
   --duration S        seconds per run (default 10)
   --warmup S          warm-up seconds per stack and scenario (default 3)
   --threads N         wrk threads (default 2)
-  --scenarios LIST    comma-separated, from: ${SCENARIOS.map((s) => s.name).join(', ')} (default all)
-  --stacks LIST       comma-separated, from: ${Object.keys(STACKS).join(', ')} (default all)
+  --scenarios LIST    comma-separated names (a name selects every entry of its family) or ids
+                      names: ${[...new Set(SCENARIOS.map((s) => s.name))].join(', ')}
+                      ids:   ${SCENARIOS.map((s) => s.id).join(', ')} (default all)
+  --stacks LIST       comma-separated, from: ${Object.entries(STACKS).map(([id, d]) => `${id} (${d.short})`).join(', ')} (default all;
+                      each scenario runs the listed stacks it has, see bench/README.md)
+  --cold-runs N       cold-start attempts (default 3; median)
   --nginx-workers W   nginx worker_processes: a number or auto (default 1, like ServeStack's one event loop)
   --quiet-wait S      before each run, wait up to S seconds for other load to drop below --quiet-cores (default 20)
   --quiet-cores C     (default 0.25)
@@ -44,15 +52,18 @@ const HELP = `usage: node bench/run.mjs [options]
   --write / --no-write  append to bench/RESULTS.md (default: write, except with --quick)
   --results FILE      where to append (default bench/RESULTS.md)
   --keep-tmp          keep the temp dir (configs, logs) for inspection
+  --cpu-prof          run ServeStack's fronts under node --cpu-prof and summarize where their
+                      time went (self time by function and source file) in the section; the
+                      profiler slows them, so the run's figures are for this only
 `;
 
 const { values: opt } = parseArgs({
   options: {
     runs: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-    scenarios: { type: 'string' }, stacks: { type: 'string' }, 'nginx-workers': { type: 'string' },
+    scenarios: { type: 'string' }, stacks: { type: 'string' }, 'nginx-workers': { type: 'string' }, 'cold-runs': { type: 'string' },
     'quiet-wait': { type: 'string' }, 'quiet-cores': { type: 'string' }, 'noisy-cores': { type: 'string' }, retries: { type: 'string' },
     quick: { type: 'boolean' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' },
-    results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   },
 });
 if (opt.help) {
@@ -76,15 +87,28 @@ const options = {
   quietCores: num(opt['quiet-cores'], 0.25, 'quiet-cores'),
   noisyCores: num(opt['noisy-cores'], 0.3, 'noisy-cores'),
   retries: num(opt.retries, opt.quick ? 0 : 2, 'retries'),
+  coldRuns: num(opt['cold-runs'], 3, 'cold-runs'),
   write: opt['no-write'] ? false : (opt.write ?? !opt.quick),
   results: path.resolve(opt.results ?? path.join(here, 'RESULTS.md')),
 };
 const stackIds = (opt.stacks ?? Object.keys(STACKS).join(',')).split(',').filter(Boolean);
-const scenarioNames = (opt.scenarios ?? SCENARIOS.map((s) => s.name).join(',')).split(',').filter(Boolean);
+const scenarioNames = (opt.scenarios ?? SCENARIOS.map((s) => s.id).join(',')).split(',').filter(Boolean);
 for (const id of stackIds) if (!STACKS[id]) fail(`unknown stack '${id}' (known: ${Object.keys(STACKS).join(', ')})`);
-for (const n of scenarioNames) if (!SCENARIOS.some((s) => s.name === n)) fail(`unknown scenario '${n}' (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+for (const n of scenarioNames) if (!SCENARIOS.some((s) => s.name === n || s.id === n)) fail(`unknown scenario '${n}' (known: ${[...new Set(SCENARIOS.flatMap((s) => [s.name, s.id]))].join(', ')})`);
 if (!/^(auto|\d+)$/.test(options.nginxWorkers)) fail(`--nginx-workers takes a number or auto, not '${options.nginxWorkers}'`);
-const scenarios = SCENARIOS.filter((s) => scenarioNames.includes(s.name)).map((s) => ({ ...s, stacks: s.stacks.filter((id) => stackIds.includes(id)) }));
+const selected = SCENARIOS.filter((s) => scenarioNames.includes(s.name) || scenarioNames.includes(s.id)).map((s) => ({ ...s, stacks: s.stacks.filter((id) => stackIds.includes(id)) }));
+const coldStart = selected.find((s) => s.kind === 'cold-start' && s.stacks.length > 0 && options.coldRuns > 0);
+const scenarios = selected.filter((s) => s.kind !== 'cold-start' && s.stacks.length > 0);
+for (const s of selected) if (s.stacks.length === 0) process.stderr.write(`bench: skipping ${s.id}: none of its stacks (${SCENARIOS.find((x) => x.id === s.id).stacks.join(', ')}) is selected\n`);
+// Only the stacks some selected scenario runs are started (in --stacks order).
+const startIds = stackIds.filter((id) => scenarios.some((s) => s.stacks.includes(id)));
+if (startIds.length === 0 && !coldStart) fail('nothing to run: no selected scenario has a selected stack');
+
+/** The largest wrk thread count up to --threads that divides C (wrk gives each thread C / threads connections). */
+const wrkThreads = (c) => {
+  for (let t = Math.min(options.threads, c); t > 1; t--) if (c % t === 0) return t;
+  return 1;
+};
 
 function fail(message) {
   process.stderr.write(`bench: ${message}\n`);
@@ -93,16 +117,31 @@ function fail(message) {
 const log = (text) => process.stderr.write(`bench: ${text}\n`);
 
 // ── preflight ──────────────────────────────────────────────────────────────────
-for (const [what, file] of [['nginx (apt: nginx-light)', NGINX], ['gunicorn (apt: gunicorn)', GUNICORN], ['wrk (apt: wrk)', WRK], ['python3', PYTHON]]) {
+const pyImports = (mods) => {
+  try {
+    execFileSync(PYTHON, ['-c', `import ${mods}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const NEEDS = {
+  nginx: () => existsSync(NGINX) || `nginx not found at ${NGINX} (apt: nginx-light)`,
+  gunicorn: () => existsSync(GUNICORN) || `gunicorn not found at ${GUNICORN} (apt: gunicorn)`,
+  flask: () => pyImports('flask') || `${PYTHON} cannot import flask (apt: python3-flask)`,
+  fastapi: () => pyImports('fastapi') || `${PYTHON} cannot import fastapi (apt: python3-fastapi)`,
+  uvicorn: () => pyImports('uvicorn, uvloop, httptools') || `${PYTHON} cannot import uvicorn, uvloop and httptools (apt: python3-uvicorn python3-uvloop python3-httptools)`,
+  cli: () => existsSync(cli) || `${path.relative(process.cwd(), cli)} is missing: run \`npm run build\` first`,
+};
+for (const [what, file] of [['wrk (apt: wrk)', WRK], ['python3', PYTHON]]) {
   if (!existsSync(file)) fail(`${what} not found at ${file}`);
 }
-try {
-  execFileSync(PYTHON, ['-c', 'import flask'], { stdio: 'ignore' });
-} catch {
-  fail(`${PYTHON} cannot import flask (apt: python3-flask)`);
+const needs = new Set([...startIds.flatMap((id) => STACKS[id].needs), ...(coldStart ? ['flask', 'cli'] : [])]);
+for (const need of needs) {
+  const ok = NEEDS[need]();
+  if (ok !== true) fail(ok);
 }
-if (!existsSync(cli)) fail(`${path.relative(process.cwd(), cli)} is missing: run \`npm run build\` first`);
-const buildMtime = statSync(cli).mtimeMs;
+const buildMtime = existsSync(cli) ? statSync(cli).mtimeMs : NaN;
 const newerSources = [];
 (function walk(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -133,7 +172,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 const wrkRuns = scenarios.reduce((n, s) => n + s.stacks.length * (options.runs + options.retries), 0);
 const warmups = scenarios.reduce((n, s) => n + s.stacks.length, 0);
 const quietBudgetS = Math.min(180, options.quietWait * wrkRuns);
-const estimateS = wrkRuns * (options.duration + 2) + warmups * (options.warmup + 1) + stackIds.length * 20 + 30;
+const coldS = coldStart ? options.coldRuns * 8 : 0;
+const estimateS = wrkRuns * (options.duration + 2) + warmups * (options.warmup + 1) + startIds.length * 20 + coldS + 30;
 const deadlineS = estimateS + quietBudgetS + 180;
 const estimateMinS = estimateS - scenarios.reduce((n, s) => n + s.stacks.length * options.retries, 0) * (options.duration + 2);
 const deadline = setTimeout(() => {
@@ -176,43 +216,76 @@ async function waitQuiet() {
   }
 }
 
-async function sanityCheck(stack) {
-  const hello = await httpGet(`${stack.url}/`);
-  if (hello.status !== 200 || hello.body.toString() !== 'Hello, World!') throw new Error(`${stack.def.label}: GET / answered ${hello.status} ${JSON.stringify(hello.body.toString().slice(0, 200))}`);
-  const file = await httpGet(`${stack.url}/${STATIC_FILE}`);
-  if (file.status !== 200 || !file.body.equals(STATIC_BYTES)) throw new Error(`${stack.def.label}: GET /${STATIC_FILE} answered ${file.status} with ${file.body.length} bytes, not the 1024-byte file`);
-  const slow = await httpGet(`${stack.url}/slow`, { 'X-Id': '42' });
-  if (slow.status !== 200 || slow.headers['x-id'] !== '42' || slow.ms < 45) throw new Error(`${stack.def.label}: GET /slow answered ${slow.status}, X-Id ${slow.headers['x-id']}, in ${slow.ms.toFixed(1)} ms (want 200, 42, ≥ 50 ms)`);
+/** Every check of every scenario the stack is in, before anything is measured. */
+async function sanityCheck(id, stack) {
+  for (const sc of scenarios.filter((x) => x.stacks.includes(id))) {
+    for (const check of sc.checks ?? []) {
+      const res = await httpGet(`${stack.url}${check.path}`, check.headers ?? {}, 5000);
+      const problem = check.test(res);
+      if (problem) throw new Error(`${stack.def.label}: GET ${check.path} (for ${sc.id}) ${problem}`);
+    }
+  }
 }
+
+const addInto = (into, from, sign = 1) => {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + sign * v;
+  return into;
+};
 
 async function main() {
   const started = Date.now();
   const backgroundBefore = await measureOther(2000);
   log(`other load before starting: ${backgroundBefore.toFixed(2)} cores`);
 
-  const portCount = stackIds.reduce((n, id) => n + (id === 'ng' ? 2 : 1), 0);
-  const ports = await freePorts(portCount);
-  for (const id of stackIds) {
-    const mine = ports.splice(0, id === 'ng' ? 2 : 1);
-    log(`starting ${STACKS[id].label} on 127.0.0.1:${mine[0]}`);
-    const stack = await STACKS[id].start({ tmp, fixturesDir, ports: mine, nginxWorkers: options.nginxWorkers, cli, repo });
-    running.set(id, stack);
-    await sanityCheck(stack);
+  // Cold start first: nothing else of ours is running yet.
+  let cold;
+  if (coldStart) {
+    await waitQuiet();
+    cold = await measureColdStart({ tmp, fixturesDir, cli, repo, runs: options.coldRuns, log });
+    cold.noisy = cold.otherCores.some((c) => c > options.noisyCores);
   }
+
+  const ports = await freePorts(startIds.reduce((n, id) => n + portsFor(id), 0));
+  for (const id of startIds) {
+    const mine = ports.splice(0, portsFor(id));
+    log(`starting ${STACKS[id].label} on 127.0.0.1:${mine[0]}`);
+    const stack = await STACKS[id].start({ tmp, fixturesDir, ports: mine, nginxWorkers: options.nginxWorkers, cli, repo, cpuProf: opt['cpu-prof'] });
+    running.set(id, stack);
+    await sanityCheck(id, stack);
+  }
+  // Peak RSS by process kind while the current scenario runs (every stack is sampled).
+  let scenarioPeaks = null;
   let samples = 0;
   const sampler = setInterval(() => {
     const pss = samples++ % 5 === 0;
-    for (const st of running.values()) st.sampleMemory({ pss });
+    for (const [id, st] of running) {
+      const byKind = st.sampleMemory({ pss });
+      if (scenarioPeaks?.[id]) for (const [k, kb] of Object.entries(byKind)) scenarioPeaks[id][k] = Math.max(kb, scenarioPeaks[id][k] ?? 0);
+    }
   }, 1000);
 
   const results = [];
   try {
     for (const sc of scenarios) {
-      const script = writeWrkScript(tmp, sc.name, fixturesDir, sc.lua);
-      const wrkOpts = (stack, durationS) => ({ url: `${stack.url}${sc.path}`, threads: Math.min(options.threads, sc.connections), connections: sc.connections, durationS, script, args: sc.args, cwd: tmp });
+      const script = writeWrkScript(tmp, sc.id, fixturesDir, sc.lua);
+      const wrkConnections = sc.wrkConnections ?? sc.connections;
+      const wrkOpts = (stack, durationS) => ({ url: `${stack.url}${sc.path}`, threads: wrkThreads(wrkConnections), connections: wrkConnections, durationS, script, args: sc.args, cwd: tmp });
+      // One wrk run, with the scenario's looping client beside it when it has one.
+      const load = async (stack, durationS) => {
+        const looper = sc.looper && startLooper(`${stack.url}${sc.looper.path}`);
+        let r;
+        try {
+          r = await runWrk(wrkOpts(stack, durationS));
+        } finally {
+          const looped = looper && (await looper.stop());
+          if (r && looped) r.looper = looped;
+        }
+        return r;
+      };
+      scenarioPeaks = Object.fromEntries(sc.stacks.map((id) => [id, {}]));
       for (const id of sc.stacks) {
-        log(`${sc.name}: warm-up ${STACKS[id].label}`);
-        if (options.warmup > 0) await runWrk(wrkOpts(running.get(id), options.warmup));
+        log(`${sc.id}: warm-up ${STACKS[id].label}`);
+        if (options.warmup > 0) await load(running.get(id), options.warmup);
       }
       const runs = Object.fromEntries(sc.stacks.map((id) => [id, []]));
       const cleanCount = (id) => runs[id].filter((r) => !r.noisy).length;
@@ -226,27 +299,45 @@ async function main() {
         for (const id of order) {
           const stack = running.get(id);
           await waitQuiet();
-          const c0 = machineCpu(), s0 = allStacksCpu(), own0 = stack.cpuSeconds(), me0 = selfCpuSeconds();
-          const r = await runWrk(wrkOpts(stack, options.duration));
-          const c1 = machineCpu(), s1 = allStacksCpu(), own1 = stack.cpuSeconds(), me1 = selfCpuSeconds();
+          const c0 = machineCpu(), s0 = allStacksCpu(), own0 = stack.cpuSeconds(), kinds0 = stack.cpuByKind(), me0 = selfCpuSeconds();
+          const r = await load(stack, options.duration);
+          const c1 = machineCpu(), s1 = allStacksCpu(), own1 = stack.cpuSeconds(), kinds1 = stack.cpuByKind(), me1 = selfCpuSeconds();
           const dead = stack.died();
-          if (dead) throw new Error(`${dead.name} of ${stack.def.label} exited during ${sc.name} (code ${dead.exitCode}, signal ${dead.signal}); see ${stack.notes.logs.join(', ')}`);
+          if (dead) throw new Error(`${dead.name} of ${stack.def.label} exited during ${sc.id} (code ${dead.exitCode}, signal ${dead.signal}); see ${stack.notes.logs.join(', ')}`);
+          r.served = r.requests + (r.looper?.n ?? 0);
           r.stackCpuS = own1 - own0;
-          r.cpuUsPerReq = (r.stackCpuS * 1e6) / r.requests;
+          r.cpuUsPerReq = (r.stackCpuS * 1e6) / r.served;
+          r.cpuUsPerReqByKind = Object.fromEntries(Object.entries(addInto({ ...kinds1 }, kinds0, -1)).map(([k, sec]) => [k, (Math.max(0, sec) * 1e6) / r.served]));
+          r.rssAfterKb = stack.sampleMemory();
           r.otherCores = Math.max(0, (c1.task - c0.task - (s1 - s0) - (r.wrkCpuS ?? 0) - (me1 - me0)) / r.seconds);
           r.noisy = r.otherCores > options.noisyCores;
           delete r.raw;
           runs[id].push(r);
           const kinds = r.kinds ? ` fast p99 ${(r.kinds.fast.p99_us / 1000).toFixed(1)} ms,` : '';
-          log(`${sc.name} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req, ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores${r.noisy ? ' (noisy)' : ''}`);
+          const looped = r.looper ? ` (+${r.looper.n} looped ${sc.looper.path}, p50 ${r.looper.p50Ms.toFixed(0)} ms),` : '';
+          const byKind = Object.entries(r.cpuUsPerReqByKind).map(([k, us]) => `${k} ${Math.round(us)}`).join(' + ');
+          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores${r.noisy ? ' (noisy)' : ''}`);
         }
       }
       // Like with like: quiet-run medians only when every stack has enough quiet runs.
       const quietOnly = sc.stacks.every((id) => enoughQuiet(runs[id], options.runs));
-      results.push({ name: sc.name, title: sc.title, connections: sc.connections, runs, summary: Object.fromEntries(sc.stacks.map((id) => [id, summarize(runs[id], quietOnly)])) });
+      results.push({
+        id: sc.id,
+        name: sc.name,
+        title: sc.title,
+        connections: sc.connections,
+        wrkConnections,
+        wrkThreads: wrkThreads(wrkConnections),
+        looper: sc.looper,
+        anchor: sc.anchor,
+        runs,
+        summary: Object.fromEntries(sc.stacks.map((id) => [id, { ...summarize(runs[id], quietOnly), peakRssByKind: scenarioPeaks[id] }])),
+      });
+      scenarioPeaks = null;
     }
   } finally {
     clearInterval(sampler);
+    // The "after the bench" sample: every stack, after the last run of all.
     for (const st of running.values()) st.sampleMemory({ pss: true });
   }
   const memory = Object.fromEntries([...running].map(([id, st]) => [id, st.memorySummary()]));
@@ -254,23 +345,34 @@ async function main() {
     log(`stopping ${STACKS[id].label}`);
     await st.stop();
   }
+  const cpuProfiles = {};
+  for (const [id, st] of running) {
+    if (!st.notes.cpuProfDir) continue;
+    cpuProfiles[id] = summarizeCpuProfiles(st.notes.cpuProfDir, repo);
+    if (cpuProfiles[id].profiles === 0) notes.push(`--cpu-prof: ${STACKS[id].label} wrote no profile (did it exit cleanly?)`);
+  }
+  if (opt['cpu-prof']) notes.push('Measured with --cpu-prof: ServeStack\'s fronts ran under the V8 profiler, which slows them; compare these figures with none but each other.');
   running.clear();
 
   for (const sc of results) {
     for (const [id, s] of Object.entries(sc.summary)) {
-      if (s.errors > 0) notes.push(`${sc.name}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
-      if (!s.clean) notes.push(`${sc.name}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); the scenario's medians include noisy runs.`);
+      if (s.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
+      if (s.looper?.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.looper.errors} failed looped requests over the runs.`);
+      if (!s.clean) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); the scenario's medians include noisy runs.`);
     }
   }
+  if (cold?.noisy) notes.push(`cold start: other processes used up to ${Math.max(...cold.otherCores).toFixed(2)} cores during an attempt.`);
   const argv = process.argv.slice(2);
   const result = {
     facts,
     options,
     command: process.env.npm_lifecycle_event === 'bench' ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` : `node bench/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
-    buildTime: new Date(buildMtime).toISOString().replace(/\.\d+Z$/, 'Z'),
+    buildTime: Number.isFinite(buildMtime) ? new Date(buildMtime).toISOString().replace(/\.\d+Z$/, 'Z') : 'not built',
     backgroundBefore,
     quietWaitedS,
     scenarios: results,
+    coldStart: cold,
+    cpuProfiles,
     memory,
     notes,
     elapsedS: (Date.now() - started) / 1000,

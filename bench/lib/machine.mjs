@@ -39,6 +39,12 @@ function osName() {
   }
 }
 
+/** A Python distribution's version as installed for PYTHON, or "not installed". */
+function pyVersion(python, dist) {
+  const r = spawnSync(python, ['-c', `import importlib.metadata as m; print(m.version(${JSON.stringify(dist)}))`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'not installed';
+}
+
 export function machineFacts({ repo, python, nginx, gunicorn, wrk }) {
   const sysctl = (k) => {
     try {
@@ -56,7 +62,11 @@ export function machineFacts({ repo, python, nginx, gunicorn, wrk }) {
     kernel: os.release(),
     node: process.version,
     python: runBoth(python, ['--version']),
-    flask: run(python, ['-c', 'import importlib.metadata as m; print(m.version("flask"))']),
+    flask: pyVersion(python, 'flask'),
+    fastapi: pyVersion(python, 'fastapi'),
+    uvicorn: pyVersion(python, 'uvicorn'),
+    uvloop: pyVersion(python, 'uvloop'),
+    httptools: pyVersion(python, 'httptools'),
     nginx: runBoth(nginx, ['-v']).replace(/^nginx version: /, ''),
     gunicorn: runBoth(gunicorn, ['--version']),
     wrk: runBoth(wrk, ['-v']).split('\n')[0].replace(/ Copyright.*/, ''),

@@ -4,7 +4,7 @@
 // CPU something other than the benchmark took during a run.
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { groupPids, readStat } from './procs.mjs';
+import { groupStats } from './procs.mjs';
 
 export const CLK_TCK = (() => {
   try {
@@ -17,11 +17,20 @@ export const CLK_TCK = (() => {
 /** CPU seconds used so far by the processes now in group PGID. */
 export function groupCpuSeconds(pgid) {
   let ticks = 0;
-  for (const pid of groupPids(pgid)) {
-    const stat = readStat(pid);
-    if (stat) ticks += stat.utime + stat.stime;
-  }
+  for (const stat of groupStats(pgid)) ticks += stat.utime + stat.stime;
   return ticks / CLK_TCK;
+}
+
+/**
+ * CPU seconds used so far by the processes now in group PGID, by process kind:
+ * KIND_OF(stat) names each process's kind ("node", "python", "nginx"…).
+ */
+export function groupCpuByKind(pgid, kindOf, into = {}) {
+  for (const stat of groupStats(pgid)) {
+    const kind = kindOf(stat);
+    into[kind] = (into[kind] ?? 0) + (stat.utime + stat.stime) / CLK_TCK;
+  }
+  return into;
 }
 
 function statusKb(pid) {
@@ -45,42 +54,56 @@ function pssKb(pid) {
 /**
  * Tracks one process group's memory while it runs: the highest sum of VmRSS seen at
  * one sample, the highest sum of PSS, and each process's own VmHWM (kept after it
- * exits, so the sum of peaks covers workers that were replaced).
+ * exits, so the sum of peaks covers workers that were replaced); the same by process
+ * kind (KIND_OF(stat) names it), with the last sample's RSS ("after").
  */
 export class MemoryTracker {
-  constructor(pgid) {
+  constructor(pgid, kindOf) {
     this.pgid = pgid;
+    this.kindOf = kindOf;
     this.peakRssKb = 0;
     this.peakPssKb = 0;
     this.hwmByPid = new Map();
-    this.commByPid = new Map();
+    this.kindByPid = new Map();
+    /** @type {Record<string, number>} highest sum of VmRSS per kind at one sample */
+    this.peakRssByKind = {};
+    /** @type {Record<string, number>} the last sample's sum of VmRSS per kind */
+    this.lastRssByKind = {};
   }
 
+  /** Samples every process once; returns this sample's VmRSS sum per kind. */
   sample({ pss = false } = {}) {
     let rss = 0;
     let pssSum = 0;
-    for (const pid of groupPids(this.pgid)) {
+    const byKind = {};
+    for (const stat of groupStats(this.pgid)) {
+      const pid = stat.pid;
       const s = statusKb(pid);
       if (!s) continue;
       rss += s.rss;
       this.hwmByPid.set(pid, Math.max(s.hwm, this.hwmByPid.get(pid) ?? 0));
-      if (!this.commByPid.has(pid)) this.commByPid.set(pid, readStat(pid)?.comm ?? '?');
+      if (!this.kindByPid.has(pid)) this.kindByPid.set(pid, this.kindOf(stat));
+      const kind = this.kindByPid.get(pid);
+      byKind[kind] = (byKind[kind] ?? 0) + s.rss;
       if (pss) pssSum += pssKb(pid);
     }
     this.peakRssKb = Math.max(this.peakRssKb, rss);
     if (pss) this.peakPssKb = Math.max(this.peakPssKb, pssSum);
+    for (const [kind, kb] of Object.entries(byKind)) this.peakRssByKind[kind] = Math.max(kb, this.peakRssByKind[kind] ?? 0);
+    this.lastRssByKind = byKind;
+    return byKind;
   }
 
   summary() {
     let hwm = 0;
     for (const kb of this.hwmByPid.values()) hwm += kb;
-    const comms = {};
-    for (const [pid, comm] of this.commByPid) {
-      const c = (comms[comm] ??= { count: 0, hwmKb: 0 });
+    const kinds = {};
+    for (const [pid, kind] of this.kindByPid) {
+      const c = (kinds[kind] ??= { count: 0, hwmKb: 0, peakRssKb: this.peakRssByKind[kind] ?? 0, afterRssKb: this.lastRssByKind[kind] ?? 0 });
       c.count += 1;
       c.hwmKb += this.hwmByPid.get(pid) ?? 0;
     }
-    return { peakRssKb: this.peakRssKb, sumHwmKb: hwm, peakPssKb: this.peakPssKb, processes: this.hwmByPid.size, comms };
+    return { peakRssKb: this.peakRssKb, sumHwmKb: hwm, peakPssKb: this.peakPssKb, processes: this.hwmByPid.size, kinds };
   }
 }
 

@@ -57,6 +57,51 @@ export function groupPids(pgid) {
   return pids;
 }
 
+/**
+ * The /proc stat of every process in group PGID, found by walking the leader's
+ * descendants: it reads only our own processes' entries, where a scan of /proc reads
+ * every process on the machine (tens of ms on a busy one, many times a second, on the
+ * cores being measured). When the leader is gone its orphans are no longer its
+ * descendants, so then it scans /proc like groupPids.
+ */
+export function groupStats(pgid) {
+  const leader = readStat(pgid);
+  if (!leader || leader.pgrp !== pgid) return groupPids(pgid).map(readStat).filter(Boolean);
+  const out = [];
+  const todo = [leader];
+  const seen = new Set();
+  while (todo.length) {
+    const st = todo.pop();
+    if (seen.has(st.pid)) continue;
+    seen.add(st.pid);
+    if (st.pgrp === pgid) out.push(st);
+    for (const child of childrenOf(st.pid)) {
+      const cs = readStat(child);
+      if (cs) todo.push(cs);
+    }
+  }
+  return out;
+}
+
+/** Children of PID, from every one of its threads (a child belongs to the thread that forked it). */
+function childrenOf(pid) {
+  const kids = [];
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return kids; // exited
+  }
+  for (const tid of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) kids.push(Number(c));
+    } catch {
+      // the thread or the process ended meanwhile
+    }
+  }
+  return kids;
+}
+
 /** Fields of /proc/PID/stat we use; undefined when the process is gone. */
 export function readStat(pid) {
   let text;
