@@ -9,7 +9,7 @@
 // Starts every stack on free loopback ports, each in its own process group, runs wrk
 // against each in turn, stops them, removes its temp dir. Bounded in time: an overall
 // deadline kills whatever it started and exits.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { SCENARIOS } from './scenarios.mjs';
 import { machineFacts } from './lib/machine.mjs';
-import { freePorts, httpGet, killAllGroupsNow, sleep } from './lib/procs.mjs';
+import { freePorts, httpGet, sleep } from './lib/procs.mjs';
+import { guardRun, sourcesNewerThan } from './lib/runGuard.mjs';
 import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
 import { enoughQuiet, renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
 import { GUNICORN, NGINX, portsFor, PYTHON, STACKS } from './lib/stacks.mjs';
@@ -142,33 +143,10 @@ for (const need of needs) {
   if (ok !== true) fail(ok);
 }
 const buildMtime = existsSync(cli) ? statSync(cli).mtimeMs : NaN;
-const newerSources = [];
-(function walk(dir) {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p);
-    else if (/\.(ts|py|json)$/.test(e.name) && statSync(p).mtimeMs > buildMtime) newerSources.push(path.relative(repo, p));
-  }
-})(path.join(repo, 'server'));
+const newerSources = sourcesNewerThan(cli, repo);
 
 // ── bounded in time, cleans up after itself ───────────────────────────────────
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'servestack-bench-'));
-let cleaned = false;
-function cleanupNow() {
-  if (cleaned) return;
-  cleaned = true;
-  killAllGroupsNow();
-  if (opt['keep-tmp']) log(`kept ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
-}
-process.on('exit', cleanupNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping everything this run started`);
-    cleanupNow();
-    process.exit(130);
-  });
-}
+const { tmp, cleanupNow } = guardRun({ prefix: 'servestack-bench-', keepTmp: opt['keep-tmp'], log });
 const wrkRuns = scenarios.reduce((n, s) => n + s.stacks.length * (options.runs + options.retries), 0);
 const warmups = scenarios.reduce((n, s) => n + s.stacks.length, 0);
 const quietBudgetS = Math.min(180, options.quietWait * wrkRuns);

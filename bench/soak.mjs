@@ -11,13 +11,13 @@
 // signals only the processes it started: each stack runs in its own process group, and
 // worker pids are children of that group's leader.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineFacts } from './lib/machine.mjs';
-import { freePorts, killAllGroupsNow, sleep } from './lib/procs.mjs';
+import { freePorts, sleep } from './lib/procs.mjs';
+import { guardRun, sourcesNewerThan } from './lib/runGuard.mjs';
 import { DOWNLOAD, httpRequest, loop, makeClients, probeBodyLimit, STREAM_PARTS, Tally } from './lib/soakClients.mjs';
 import { renderConsole, renderMarkdown, replaceDocBlock, summarizeStack } from './lib/soakReport.mjs';
 import { BODY_LIMIT_MIB, SOAK_STACKS } from './lib/soakStacks.mjs';
@@ -108,33 +108,10 @@ try {
 }
 if (stackIds.includes('servestack') && !existsSync(cli)) fail(`${path.relative(process.cwd(), cli)} is missing: run \`npm run build\` first`);
 const buildMtime = existsSync(cli) ? statSync(cli).mtimeMs : 0;
-const newerSources = [];
-(function walk(dir) {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p);
-    else if (/\.(ts|py|json)$/.test(e.name) && statSync(p).mtimeMs > buildMtime) newerSources.push(path.relative(repo, p));
-  }
-})(path.join(repo, 'server'));
+const newerSources = sourcesNewerThan(cli, repo);
 
 // ── bounded in time, cleans up after itself ───────────────────────────────────
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'servestack-soak-'));
-let cleaned = false;
-function cleanupNow() {
-  if (cleaned) return;
-  cleaned = true;
-  killAllGroupsNow();
-  if (opt['keep-tmp']) log(`kept ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
-}
-process.on('exit', cleanupNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping everything this run started`);
-    cleanupNow();
-    process.exit(130);
-  });
-}
+const { tmp, cleanupNow } = guardRun({ prefix: 'servestack-soak-', keepTmp: opt['keep-tmp'], log });
 // Per stack: the load, the longest request's own limit (a slow upload: 8 s + 30 s), start and stop.
 const deadlineS = stackIds.length * (durationS + 45 + 60 + 35) + 30;
 const deadline = setTimeout(() => {

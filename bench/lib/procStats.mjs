@@ -58,7 +58,8 @@ function pssKb(pid) {
  * kind (KIND_OF(stat) names it), with the last sample's RSS ("after").
  */
 export class MemoryTracker {
-  constructor(pgid, kindOf) {
+  /** `kindOf(stat)` names a process's kind for the per-kind figures; without one, all are "all". */
+  constructor(pgid, kindOf = () => 'all') {
     this.pgid = pgid;
     this.kindOf = kindOf;
     this.peakRssKb = 0;
