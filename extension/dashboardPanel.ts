@@ -35,7 +35,11 @@ export class DashboardPanel implements vscode.Disposable {
       // Where it is: moving a webview to another column reloads its page.
       existing.panel.reveal(existing.panel.viewColumn);
       existing.focus = focus;
+      const sameSession = (session ?? existing.session) === existing.session;
       existing.follow(session ?? existing.session);
+      // A page already showing this session gets the focus at once, not only after the
+      // snapshot the follow asks for (that round trip can land after a reload of the page).
+      if (sameSession && existing.pageReady && focus) existing.post({ type: 'focus', ...focus });
       return existing;
     }
     const panel = new DashboardPanel(extensionUri, supervisor, session, focus);
