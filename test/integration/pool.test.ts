@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connectControl } from '../../server/control/client';
 import { readServerState } from '../../server/control/stateFile';
-import { eventually, findPython, request, serve, tempDir } from './harness';
+import { eventually, findPython, request, serve, tempDir, type ServeProcess } from './harness';
 
 const python = findPython();
 
@@ -26,6 +26,20 @@ function appSource(version: string): string {
 function writeApp(dir: string, config: object, version = 'v1'): void {
   writeFileSync(path.join(dir, 'app.py'), appSource(version));
   writeFileSync(path.join(dir, 'servestack.json'), JSON.stringify(config));
+}
+
+/** Serves `app.py` with two workers in a temp folder, runs `fn`, then stops the server and removes the folder. */
+async function withTwoWorkers(fn: (server: ServeProcess) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  writeApp(dir, { pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] });
+  const server = await serve(dir, ['--python', python!]);
+  try {
+    await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+    await fn(server);
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Bounded load on 127.0.0.1: `count` requests, `concurrency` at a time; returns the statuses. */
@@ -113,11 +127,7 @@ describe('pool lifecycle', { skip: python ? false : 'no python3 found' }, () => 
   });
 
   test('a request prefetched behind a slow one is taken back by a worker that becomes idle', async () => {
-    const dir = tempDir();
-    writeApp(dir, { pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] });
-    const server = await serve(dir, ['--python', python!]);
-    try {
-      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+    await withTwoWorkers(async (server) => {
       const order: string[] = [];
       // Both workers busy: one for 3 s, one for 0.5 s. The fast request waits behind one of them.
       const slow = request(server.url + 'slow?3').then(() => order.push('slow'));
@@ -127,10 +137,7 @@ describe('pool lifecycle', { skip: python ? false : 'no python3 found' }, () => 
       await Promise.all([slow, medium, fast]);
       // Whichever worker it was prefetched to, it ran when the medium one finished, not after the slow one.
       assert.deepEqual(order, ['medium', 'fast', 'slow']);
-    } finally {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -209,33 +216,26 @@ describe('take-back under load', { skip: python ? false : 'no python3 found' }, 
 
 describe('dispatch without head-of-line blocking', { skip: python ? false : 'no python3 found' }, () => {
   test('a fast request, while one worker runs a long request and the other is kept busy with short ones, is answered before the long one ends', async () => {
-    const dir = tempDir();
-    writeApp(dir, { pools: { web: { app: 'app:app', workers: 2 } }, routes: [{ path: '/', pool: 'web' }] });
-    const server = await serve(dir, ['--python', python!]);
-    try {
-      await server.waitFor(/worker \d+ ready[\s\S]*worker \d+ ready/);
+    await withTwoWorkers(async (server) => {
       const order: string[] = [];
       let longDone = false;
       const long = request(server.url + 'slow?3').then(() => {
         longDone = true;
         order.push('long');
-      });
-      await new Promise((r) => setTimeout(r, 100));
-      // Three clients keep the other worker busy (and its prefetch slots full) with 50 ms requests.
-      const busy = Array.from({ length: 3 }, async () => {
-        while (!longDone) await request(server.url + 'slow?0.05');
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      for (let i = 0; i < 5; i++) {
-        await request(server.url + 'fast');
-        order.push('fast');
-      }
-      await Promise.all([long, ...busy]);
-      assert.deepEqual(order, ['fast', 'fast', 'fast', 'fast', 'fast', 'long']);
-    } finally {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // Three clients keep the other worker busy (and its prefetch slots full) with 50 ms requests.
+    const busy = Array.from({ length: 3 }, async () => {
+      while (!longDone) await request(server.url + 'slow?0.05');
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 5; i++) {
+      await request(server.url + 'fast');
+      order.push('fast');
     }
+    await Promise.all([long, ...busy]);
+    assert.deepEqual(order, ['fast', 'fast', 'fast', 'fast', 'fast', 'long']);
+    });
   });
 
   test('an ASGI pool given more requests than its workers run at once answers every one (it is never sent a Revoke it cannot act on)', async () => {
