@@ -4,15 +4,16 @@
 //
 //  - It is on in development only (the proxy listens on loopback and NODE_ENV is not
 //    "production"): a server exposed to a network must not keep other people's requests.
-//  - It never changes a request. Bodies are copied where they pass (`tap` wraps the
-//    request's `emit` for 'data' and the response's write/end), so whoever reads the
-//    body, however it reads it, sees exactly what it saw before.
+//  - It never changes a request. Bodies are copied where they pass (the listener's own
+//    request and response classes, proxy/tappedMessages.ts, hand each chunk to `tap`'s
+//    capture), so whoever reads the body, however it reads it, sees what it saw before.
 //  - Credentials (Authorization, Proxy-Authorization, Cookie, Set-Cookie) leave the
 //    server masked unless a client asks to reveal them; a replay uses the kept values.
 //  - Replay sends the request again to the server's own listener over loopback HTTP, so
 //    it goes through routing, limits and a worker like any other request.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { ServeStackError } from '../errors';
+import { type MessageTap, TappedRequest, TappedResponse } from '../proxy/tappedMessages';
 import type { CapturedBody, InspectedHeader, InspectedRequest, LogLine, ReplayEdit, RequestSummary } from '../protocol';
 
 /** What the proxy reports once per request (server/proxy/server.ts `RequestRecord`). */
@@ -81,13 +82,29 @@ class BodyCopy {
   }
 }
 
-interface Capture {
-  arrivedAt: number; // epoch ms
-  arrivedPerf: number;
-  headAtPerf?: number;
-  requestBody: BodyCopy;
-  responseBody: BodyCopy;
-  replayOf?: number;
+class Capture implements MessageTap {
+  readonly arrivedAt = Date.now(); // epoch ms
+  readonly arrivedPerf = performance.now();
+  headAtPerf: number | undefined = undefined;
+  readonly requestBody: BodyCopy;
+  readonly responseBody: BodyCopy;
+
+  constructor(maxBodyBytes: number, readonly replayOf: number | undefined) {
+    this.requestBody = new BodyCopy(maxBodyBytes);
+    this.responseBody = new BodyCopy(maxBodyBytes);
+  }
+
+  requestData(chunk: Buffer): void {
+    this.requestBody.add(chunk);
+  }
+
+  responseHead(): void {
+    this.headAtPerf ??= performance.now();
+  }
+
+  responseData(chunk: unknown, encoding: unknown): void {
+    this.responseBody.add(chunk, encoding);
+  }
 }
 
 interface Entry {
@@ -122,42 +139,23 @@ export class RequestInspector {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   }
 
-  /** As a request arrives, before anything reads it: copy its bodies as they pass. */
+  /**
+   * As a request arrives, before anything reads it: copy its bodies as they pass. Only a
+   * listener made with `tappedMessageClasses` can be tapped; other requests are still
+   * recorded, without bodies.
+   */
   tap(req: IncomingMessage, res: ServerResponse): void {
-    const capture: Capture = {
-      arrivedAt: Date.now(),
-      arrivedPerf: performance.now(),
-      requestBody: new BodyCopy(this.maxBodyBytes),
-      responseBody: new BodyCopy(this.maxBodyBytes),
-      replayOf: req.socket.remotePort !== undefined ? this.replayPorts.get(req.socket.remotePort) : undefined,
-    };
-    this.captures.set(req, capture);
-    const emit = req.emit;
-    req.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'data') capture.requestBody.add(args[0]);
-      return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
-    } as typeof req.emit;
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      capture.headAtPerf ??= performance.now();
-      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as typeof res.writeHead;
-    const write = res.write;
-    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
-      if (req.method !== 'HEAD') capture.responseBody.add(chunk, rest[0]);
-      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as typeof res.write;
-    const end = res.end;
-    res.end = function (this: ServerResponse, ...args: unknown[]) {
-      if (req.method !== 'HEAD') capture.responseBody.add(args[0], args[1]);
-      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as typeof res.end;
+    const capture = new Capture(this.maxBodyBytes, req.socket.remotePort !== undefined ? this.replayPorts.get(req.socket.remotePort) : undefined);
+    // Kept on the request where it can be: a WeakMap entry per request is GC work (ephemerons).
+    if (req instanceof TappedRequest) req.tap = capture;
+    else this.captures.set(req, capture);
+    if (res instanceof TappedResponse) res.tap = capture;
   }
 
   /** Once per request, when it is done (the proxy's recorder). */
   record(r: InspectorRecord): void {
-    const capture = this.captures.get(r.req);
-    if (!capture) return;
+    const capture = r.req instanceof TappedRequest ? r.req.tap : this.captures.get(r.req);
+    if (!(capture instanceof Capture)) return;
     this.captures.delete(r.req);
     const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
     const summary: RequestSummary = {

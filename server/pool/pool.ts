@@ -202,10 +202,14 @@ export class Pool implements Upstream {
 
   /** Every running slot of `w` holds a request older than the pool's recent service times. */
   private isStuck(w: WorkerProcess, now: number): boolean {
-    const limit = this.serviceTime.slowAfterMs();
+    return this.runningFor(w, this.serviceTime.slowAfterMs(), now);
+  }
+
+  /** Every slot of `w` runs a request that started more than `ms` ago. */
+  private runningFor(w: WorkerProcess, ms: number, now: number): boolean {
     for (let i = 0; i < Math.min(w.capacity, w.jobs.length); i++) {
       const started = w.jobs[i].startedAt;
-      if (!started || now - started <= limit) return false;
+      if (!started || now - started <= ms) return false;
     }
     return w.jobs.length >= w.capacity;
   }
@@ -229,12 +233,16 @@ export class Pool implements Upstream {
     if (this.options.prefetch === 0) return;
     this.rescueStuck();
     if (this.queue.length > 0) return;
+    const now = Date.now();
     for (const free of this.workers) {
       if (!free.accepting || free.inFlight >= free.capacity) continue;
       let holder: WorkerProcess | undefined;
       let most = 0;
       for (const w of this.workers) {
-        if (w === free) continue;
+        // Only from behind a request that has run a typical service time already: one
+        // that has just begun ends about as soon as the take-back would, and under load
+        // that turned into a Revoke (and a woken control thread) for nearly every request.
+        if (w === free || !this.runningFor(w, this.serviceTime.typicalMs(), now)) continue;
         const waiting = waitingJobs(w).length;
         if (waiting > most) {
           most = waiting;
@@ -645,6 +653,7 @@ export class ServiceTime {
   private readonly ring = new Float64Array(64);
   private count = 0;
   private thresholdMs = 3;
+  private medianMs = 1;
 
   record(ms: number): void {
     this.ring[this.count % this.ring.length] = ms;
@@ -652,13 +661,19 @@ export class ServiceTime {
     if (this.count % 16 === 0 || this.count < 16) {
       const n = Math.min(this.count, this.ring.length);
       const sorted = Array.from(this.ring.subarray(0, n)).sort((x, y) => x - y);
-      this.thresholdMs = Math.max(3 * sorted[n >> 1], 3);
+      this.medianMs = sorted[n >> 1];
+      this.thresholdMs = Math.max(3 * this.medianMs, 3);
     }
   }
 
   /** 3× the median, never under 3 ms: scheduler noise must not count as a slow request. */
   slowAfterMs(): number {
     return this.thresholdMs;
+  }
+
+  /** The median, never under 1 ms (the clock's grain here). */
+  typicalMs(): number {
+    return Math.max(this.medianMs, 1);
   }
 }
 

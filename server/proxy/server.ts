@@ -20,6 +20,7 @@ import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
 import { createStaticHandler, type StaticHandler } from './static';
 import { StrictFront, admitRequest, answerRefusal, isWebSocketUpgrade } from './strictFront';
+import { tappedMessageClasses } from './tappedMessages';
 
 export interface ProxyRoutes {
   router: Router;
@@ -82,6 +83,8 @@ export class ProxyServer {
   ) {
     this.server = http.createServer(
       {
+        // The inspector sees bodies pass through these (no per-request patching).
+        ...tappedMessageClasses,
         maxHeaderSize: routes.limits.maxHeaderSize,
         headersTimeout: routes.limits.headerTimeoutMs,
         // Node checks headersTimeout on this tick (default 30 s: a 10 s limit fired after up to 40 s).

@@ -598,7 +598,7 @@ def main(argv=None):
         os._exit(ch.EXIT_APP_LOAD_FAILED)
 
     ch.start_heartbeat(channel)
-    control = ch.Channel(ch.CONTROL_FD)
+    control = ch.Channel(ch.CONTROL_FD, ch.CONTROL_READ_CHUNK)
     ready = {"pid": os.getpid(), "interface": interface, "python": sys.version.split()[0]}
     if interface == "asgi":
         import servestack_asgi

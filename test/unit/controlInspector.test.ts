@@ -6,6 +6,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { inspectorWanted, MASK, RequestInspector } from '../../server/control/inspector';
 import { ServeStackError } from '../../server/errors';
+import { tappedMessageClasses } from '../../server/proxy/tappedMessages';
 
 interface Seen { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }
 
@@ -17,7 +18,7 @@ describe('request inspector', () => {
 
   before(async () => {
     inspector = new RequestInspector({ capacity: 5, maxBodyBytes: 16, listener: () => ({ host: '127.0.0.1', port }), recentLogs: () => [] });
-    server = http.createServer((req, res) => {
+    server = http.createServer(tappedMessageClasses, (req, res) => {
       inspector.tap(req, res);
       const started = performance.now();
       // Read the body late, as a pool does once a worker is free: the tap must not lose it.

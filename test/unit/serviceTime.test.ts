@@ -16,3 +16,12 @@ test('a few slow requests do not move the threshold: it follows the median, not 
   for (let i = 0; i < 64; i++) times.record(i % 10 === 0 ? 200 : 2);
   assert.equal(times.slowAfterMs(), 6);
 });
+
+test('the typical service time (the bar for taking a request back from a busy worker) is the median, never under 1 ms', () => {
+  const times = new ServiceTime();
+  assert.equal(times.typicalMs(), 1);
+  for (let i = 0; i < 64; i++) times.record(0.4);
+  assert.equal(times.typicalMs(), 1);
+  for (let i = 0; i < 64; i++) times.record(i % 10 === 0 ? 200 : 7);
+  assert.equal(times.typicalMs(), 7);
+});
