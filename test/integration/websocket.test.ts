@@ -22,6 +22,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 app = FastAPI()
 closes = []          # close codes the app saw, in order
 flood = {"sent": 0, "done": False}
+go = asyncio.Event()
 WORKER = os.environ.get("SERVESTACK_WORKER_ID", "?")
 
 @app.get("/hello")
@@ -58,6 +59,22 @@ async def echo(ws: WebSocket):
                 await ws.send_bytes(message["bytes"][::-1])
     except WebSocketDisconnect as gone:
         closes.append(gone.code)
+
+@app.get("/go")
+async def set_go():
+    go.set()
+    return {"go": True}
+
+@app.websocket("/ws/slow-reader")
+async def slow_reader(ws: WebSocket):
+    await ws.accept()
+    await go.wait()  # reads nothing until the test says so
+    count, total = 0, 0
+    expected = int(ws.query_params["count"])
+    while count < expected:
+        data = await ws.receive_bytes()
+        count, total = count + 1, total + len(data)
+    await ws.send_json({"count": count, "total": total})
 
 @app.websocket("/ws/reject")
 async def reject(ws: WebSocket):
@@ -109,6 +126,22 @@ function refused(url: string): Promise<{ status: number; body: string }> {
     ws.once('open', () => reject(new Error('the handshake was accepted')));
     ws.on('error', () => undefined);
   });
+}
+
+/**
+ * A count that has stopped moving: the same value, above 0, over ten polls in a row (a
+ * second). Not a timed assertion: what is asserted is how far the count got, which
+ * without back-pressure is the end.
+ */
+async function stalled(read: () => number | Promise<number>, what: string): Promise<number> {
+  let last = -1;
+  let same = 0;
+  return eventually(async () => {
+    const now = await read();
+    same = now === last && now > 0 ? same + 1 : 0;
+    last = now;
+    return same >= 10 ? now : 0;
+  }, 60_000, what);
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
@@ -210,14 +243,8 @@ describe('WebSockets to a FastAPI app', { skip: fastapiPython ? false : 'no inte
     ws.pause(); // read nothing: the kernel buffers fill, then the front's
     try {
       // The app's sends stall well short of the end (its sends wait on the front's Pause)…
-      let last = -1;
-      const stalled = await eventually(async () => {
-        const { sent } = JSON.parse((await request(server.url + 'flood')).text) as { sent: number };
-        const same = sent === last && sent > 0;
-        last = sent;
-        return same ? sent : 0;
-      }, 30_000, 'the app to stall');
-      assert.ok(stalled < count / 2, `the app sent ${stalled} of ${count} messages to a client that reads nothing`);
+      const stuck = await stalled(async () => (JSON.parse((await request(server.url + 'flood')).text) as { sent: number }).sent, 'the app to stall');
+      assert.ok(stuck < count / 2, `the app sent ${stuck} of ${count} messages to a client that reads nothing`);
       // …while the same worker answers HTTP.
       const hello = await request(server.url + 'hello');
       assert.equal(hello.status, 200);
@@ -236,6 +263,29 @@ describe('WebSockets to a FastAPI app', { skip: fastapiPython ? false : 'no inte
       await all;
       assert.equal((await done).code, 1000);
       assert.equal((JSON.parse((await request(server.url + 'flood')).text) as { done: boolean }).done, true);
+    } finally {
+      ws.terminate();
+    }
+  });
+
+  test('a fast client does not overrun an app that reads slowly: the front stops reading it', async () => {
+    const count = 64;
+    const size = 1024 * 1024; // 64 MiB in all
+    const { ws } = await open(wsUrl + `ws/slow-reader?count=${count}`);
+    try {
+      // One message at a time: the next goes when the last has left for the kernel.
+      let written = 0;
+      const sendNext = () => {
+        if (written < count) ws.send(Buffer.alloc(size, written), () => { written++; sendNext(); });
+      };
+      sendNext();
+      // The client stops getting its messages out well before the end: nobody reads them.
+      const stuck = await stalled(() => written, 'the client to stop getting its messages out');
+      assert.ok(stuck < count / 2, `${stuck} of ${count} messages of 1 MiB left the client for an app that reads nothing`);
+      // The same worker answers HTTP meanwhile.
+      assert.equal((await request(server.url + 'go')).status, 200);
+      const reply = JSON.parse((await nextMessage(ws)).data.toString()) as { count: number; total: number };
+      assert.deepEqual(reply, { count, total: count * size });
     } finally {
       ws.terminate();
     }
