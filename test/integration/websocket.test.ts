@@ -296,7 +296,11 @@ describe('WebSockets to a FastAPI app', { skip: fastapiPython ? false : 'no inte
     ws.send('worker');
     const oldWorker = (await nextMessage(ws)).data.toString();
     const goingAway = closed(ws);
-    const reload = await runCli(['reload', '--dir', dir], { ...process.env, XDG_RUNTIME_DIR: server.runtimeDir });
+    const env = { ...process.env, XDG_RUNTIME_DIR: server.runtimeDir };
+    // The open socket is one of the worker's connections: busy, one in flight (the Workers view's figures).
+    const status = await runCli(['status', '--dir', dir], env);
+    assert.match(status.out, new RegExp(`^${oldWorker}\\s+web\\s+\\d+\\s+busy\\s+\\d+\\s+1\\s`, 'm'), status.out);
+    const reload = await runCli(['reload', '--dir', dir], env);
     assert.equal(reload.code, 0, reload.out);
     assert.equal((await goingAway).code, 1001);
     await server.waitFor(/reload complete/);
