@@ -108,6 +108,8 @@ export class WorkerProcess {
     channel.on('data', (chunk: Buffer) => decoder.push(chunk));
     // The worker may already be gone when we write; its exit event tells the story.
     channel.on('error', () => undefined);
+    // Body streams and WebSocket sessions each wait for 'drain' while the channel is full.
+    channel.setMaxListeners(0);
     this.pipeLines(this.child.stdout!, 'stdout');
     this.pipeLines(this.child.stderr!, 'stderr');
     this.child.on('error', (error) => this.events.onSpawnError(this, error));
