@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   APP_LOAD_FAILED: 'the app could not be imported',
   WORKER_BOOT_FAILED: 'a worker could not start',
   WORKER_CRASH_LOOP: 'the workers of a pool keep crashing',
+  WEBSOCKET_UNSUPPORTED: 'a WebSocket reached a pool that serves a WSGI app (501)',
   // control
   CONTROL_UNAUTHORIZED: 'the control channel refused a client',
   CONTROL_BAD_COMMAND: 'a control command was not understood',

@@ -320,6 +320,7 @@ export class RunningServer implements ControlTarget {
       }
     }
     for (const pool of this.pools.values()) if (pool instanceof Pool) pool.setQueueSize(next.limits.queueSize);
+    for (const pool of this.pools.values()) if (pool instanceof Pool) pool.setWebSocketLimits({ maxMessageSize: next.limits.maxWebSocketMessageSize, bufferSize: next.limits.bufferSize });
     this.proxy.applyLimits(next.limits);
     const retired = this.proxy.routes;
     this.proxy.routes = routes;
@@ -371,6 +372,7 @@ export class RunningServer implements ControlTarget {
       nextWorkerId: () => this.nextWorkerId++,
       queueSize: limits.queueSize,
       prefetch: this.options.prefetch ?? DEFAULT_PREFETCH,
+      webSocketLimits: { maxMessageSize: limits.maxWebSocketMessageSize, bufferSize: limits.bufferSize },
     });
     this.pools.set(cfg.name, pool);
     pool.start();

@@ -58,6 +58,16 @@ export const FrameType = {
   End: 20, // response complete
   LoadFailed: 21, // JSON { message, traceback, file?, line? } then exit 4
   Revoked: 22, // the revoked request had not started and was dropped
+  // WebSocket sessions (ASGI workers only; docs/worker-contract.md, "WebSockets"). The
+  // request id names the session; Pause/Resume (8/9) hold and release the app's sends.
+  WsConnect: 32, // → worker: JSON WebSocketHead (the websocket.connect event)
+  WsAccept: 33, // → arbiter: JSON { subprotocol?, headers } (websocket.accept)
+  WsText: 34, // both ways: one whole text message, UTF-8
+  WsBinary: 35, // both ways: one whole binary message
+  WsClose: 36, // both ways: [u16 code][UTF-8 reason]; from the app before WsAccept it means 403
+  WsEnd: 37, // → arbiter: the app's task for the session returned; empty, or {"error":true}
+  WsHoldClient: 38, // → arbiter: the app's unread messages passed the high-water mark: stop reading the client
+  WsReleaseClient: 39, // → arbiter: the app caught up: read the client again
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -75,6 +85,11 @@ export interface RequestHead {
   httpVersion: string; // "1.1"
   /** Whether a body follows (Body frames then BodyEnd); false means BodyEnd is implied. */
   hasBody: boolean;
+}
+
+/** What a WsConnect frame carries: the upgrade request's head and the subprotocols the client offers. */
+export interface WebSocketHead extends Omit<RequestHead, 'hasBody'> {
+  subprotocols: string[];
 }
 
 // ── Control channel ─────────────────────────────────────────────────────────────────

@@ -30,6 +30,7 @@ export const LIMITS: { readonly [K in keyof LimitsConfig]: { readonly field: str
   queueSize: { field: 'queueSize', applies: 'pool' },
   maxHeaderSize: { field: 'maxHeaderSize', applies: 'connection' },
   headerTimeoutMs: { field: 'headerTimeout', applies: 'listener' },
+  maxWebSocketMessageSize: { field: 'maxWebSocketMessageSize', applies: 'pool' },
 };
 
 /** Top-level fields only a restart applies: the listener is bound with them. */

@@ -23,5 +23,6 @@ export const DEFAULTS = {
     maxHeaderCount: schemaDefault('/properties/limits/properties/maxHeaderCount'),
     bufferSize: schemaDefault('/properties/limits/properties/bufferSize'),
     maxTempFileSize: schemaDefault('/properties/limits/properties/maxTempFileSize'),
+    maxWebSocketMessageSize: schemaDefault('/properties/limits/properties/maxWebSocketMessageSize'),
   },
 } as const;

@@ -271,6 +271,7 @@ function resolveLimits(raw: Obj, ctx: Ctx): LimitsConfig {
     maxHeaderCount: pick(written.maxHeaderCount, 'number', d.maxHeaderCount as number),
     bufferSize: unit(ctx, parseSize, written.bufferSize, d.bufferSize, at('bufferSize')) ?? 0,
     maxTempFileSize: unit(ctx, parseSize, written.maxTempFileSize, d.maxTempFileSize, at('maxTempFileSize')) ?? 0,
+    maxWebSocketMessageSize: unit(ctx, parseSize, written.maxWebSocketMessageSize, d.maxWebSocketMessageSize, at('maxWebSocketMessageSize')) ?? 0,
   };
 }
 

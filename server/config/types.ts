@@ -86,6 +86,7 @@ export interface LimitsConfig {
   maxHeaderCount: number; // header fields per request before 431
   bufferSize: number; // bytes of one body held in memory before a temp file
   maxTempFileSize: number; // bytes of one response in a temp file before the worker waits; 0 = none
+  maxWebSocketMessageSize: number; // bytes of one client WebSocket message to an ASGI pool before close 1009; 0 = none
 }
 
 export interface ServeConfig {

@@ -179,4 +179,5 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'limits.maxHeaderCount', nginx: '— (NGINX has no header count limit)', gunicorn: '`limit_request_fields` (WSGI pools)', note: 'Gunicorn answers 400 where ServeStack answers 431; static files, URL routes, command and ASGI pools get no count limit.' },
   { field: 'limits.bufferSize', nginx: '`client_body_buffer_size`, `proxy_buffer_size`, `proxy_buffers`', gunicorn: '—' },
   { field: 'limits.maxTempFileSize', nginx: '`proxy_max_temp_file_size`', gunicorn: '—' },
+  { field: 'limits.maxWebSocketMessageSize', nginx: '— (NGINX passes WebSocket frames through)', gunicorn: "uvicorn worker's `ws_max_size` (its default is the same 16 MiB)", note: 'Written into no file: UvicornWorker takes the uvicorn default, which matches the default here.' },
 ];

@@ -107,7 +107,7 @@ export function exportWarnings(plan: ExportPlan, raw?: unknown): ExportWarning[]
       if (br) add('EXPORT_PRECOMPRESSED', at('static'), `${path.relative(config.dir, br)} and other .br files are not served by NGINX without the ngx_brotli module; it serves the .gz siblings (gzip_static) or the file itself`);
     }
     if (r.kind === 'asgi') {
-      add('EXPORT_WEBSOCKET', at('pool'), 'ServeStack answers WebSocket upgrades to a Python pool with 501; production forwards them to Uvicorn, which the app may accept');
+      add('EXPORT_WEBSOCKET', at('pool'), 'WebSockets reach the app in both, but Uvicorn also pings idle sockets (every 20 s, closing those that do not answer) and, when Gunicorn restarts its worker, closes them with 1012 where ServeStack drains them for the pool\'s timeout and closes with 1001');
     }
   }
 

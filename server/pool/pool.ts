@@ -10,7 +10,9 @@ import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
 import { readEnvFile } from './envFile';
 import { WorkerProcess, type Job } from './worker';
-import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
+import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from '../upstream/types';
+import type { Socket } from 'node:net';
+import { WebSocketGateway, type WebSocketLimits } from './websocket';
 
 export interface PoolEvents {
   onWorker(info: WorkerInfo): void;
@@ -28,6 +30,8 @@ export interface PoolOptions {
   queueSize: number;
   /** Requests a busy worker may hold beyond what it runs at once; 0 = strict one-at-a-time. */
   prefetch: number;
+  /** limits.maxWebSocketMessageSize and limits.bufferSize, for WebSocket sessions. */
+  webSocketLimits: WebSocketLimits;
 }
 
 type Status = PoolInfo['state'];
@@ -70,11 +74,48 @@ export class Pool implements Upstream {
   private detectedInterface: 'wsgi' | 'asgi' | undefined;
   /** limits.queueSize, live: a config change sets it for the next request that would wait. */
   private queueSize: number;
+  private readonly webSockets: WebSocketGateway;
 
   constructor(private readonly options: PoolOptions) {
     this.config = options.config;
     this.wanted = options.config.workers;
     this.queueSize = options.queueSize;
+    this.webSockets = new WebSocketGateway(this.webSocketHooks(), options.webSocketLimits);
+  }
+
+  setWebSocketLimits(limits: WebSocketLimits): void {
+    this.webSockets.setLimits(limits);
+  }
+
+  /** An ASGI app's websocket scope (server/pool/websocket.ts); a WSGI pool answers 501 with the reason. */
+  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer, done?: (outcome: UpgradeOutcome) => void): void {
+    this.webSockets.open(request, socket, head, done);
+  }
+
+  private webSocketHooks(): ConstructorParameters<typeof WebSocketGateway>[0] {
+    return {
+      name: this.name,
+      interface: () => this.detectedInterface ?? this.config.interface,
+      appName: () => this.config.app,
+      pickWorker: () => {
+        let best: WorkerProcess | undefined;
+        for (const w of this.workers) {
+          if (!w.accepting || w.interface !== 'asgi' || w.inFlight >= w.capacity) continue;
+          if (!best || w.inFlight < best.inFlight) best = w;
+        }
+        return best;
+      },
+      refusal: () => {
+        if (this.status === 'stopped') return 'the server is shutting down';
+        if (!this.workers.some((w) => w.state !== 'exited') && this.failure) return this.failure;
+        if (this.workers.some((w) => w.state === 'booting' && !w.retiring)) return undefined;
+        return `every worker of pool '${this.name}' holds as many connections as it takes`;
+      },
+      timeoutMs: () => this.config.timeoutMs,
+      nextId: nextRequestId,
+      changed: (w) => this.emitWorker(w),
+      warn: (text, workerId) => this.options.logger.warn('server', text, { pool: this.name, ...(workerId === undefined ? {} : { workerId }) }),
+    };
   }
 
   /** Requests already waiting stay queued when the bound drops below them; new ones get 503 until it frees. */
@@ -365,6 +406,8 @@ export class Pool implements Upstream {
     this.cancelBackoff();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const job of this.queue.splice(0)) if (!job.done) this.failJob(job, { code: 'UNAVAILABLE', message: 'the server is shutting down' });
+    // WebSockets share the stop's deadline: half of it to end by themselves, then close 1001.
+    this.webSockets.closeAll(Math.min(graceMs / 2, this.config.timeoutMs > 0 ? this.config.timeoutMs : DRAIN_WITHOUT_TIMEOUT_MS));
     const live = this.workers.filter((w) => w.state !== 'exited');
     const exits = live.map((w) => new Promise<void>((resolve) => this.exitWaiters.set(w, resolve)));
     for (const w of live) w.askToStop();
@@ -383,6 +426,8 @@ export class Pool implements Upstream {
     });
     w.askToStop();
     this.emitWorker(w);
+    // Its WebSockets get the pool's timeout to end by themselves, then close 1001; the kill waits killGraceMs longer.
+    this.webSockets.drain(w, this.config.timeoutMs > 0 ? this.config.timeoutMs : DRAIN_WITHOUT_TIMEOUT_MS);
     const drainMs = (this.config.timeoutMs > 0 ? this.config.timeoutMs : DRAIN_WITHOUT_TIMEOUT_MS) + WORKER_CONTRACT.killGraceMs;
     const deadline = setTimeout(() => {
       if (w.state !== 'exited') {
@@ -465,6 +510,7 @@ export class Pool implements Upstream {
     this.emitWorker(w);
     this.emitPool();
     this.pump();
+    this.webSockets.pump();
   }
 
   private onSpawnError(w: WorkerProcess, python: string, error: Error): void {
@@ -512,6 +558,7 @@ export class Pool implements Upstream {
     this.reconcile();
     this.failQueueWhileBackingOff();
     this.pump();
+    this.webSockets.pump();
   }
 
   private onLoadFailure(w: WorkerProcess): void {

@@ -3,7 +3,7 @@
 // (the arbiter) reads its state and tells it what to do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { FrameType, type WorkerInfo, type WorkerState } from '../protocol';
+import { FrameType, type FrameTypeValue, type WorkerInfo, type WorkerState } from '../protocol';
 import type { BodyReader, ResponseSink, UpstreamRequest } from '../upstream/types';
 import { FrameDecoder, FrameWriter } from './frames';
 
@@ -24,6 +24,12 @@ export interface Job {
   /** How often it was taken back from a worker; after twice it waits for a free slot. */
   takenBack: number;
   done: boolean;
+}
+
+/** A WebSocket session on a worker (server/pool/websocket.ts): its frames, and the worker's end. */
+export interface WorkerSession {
+  onFrame(type: number, payload: Buffer): void;
+  workerGone(): void;
 }
 
 export interface LoadFailure {
@@ -79,6 +85,8 @@ export class WorkerProcess {
   /** fd 4: Abort, Pause, Resume, Revoke, DumpStack, read by the worker while its app is busy. */
   private readonly control: FrameWriter;
   private readonly byId = new Map<number, Job>();
+  /** Open WebSocket sessions by id; each is one of the worker's connections (its load). */
+  readonly sessions = new Map<number, WorkerSession>();
 
   constructor(spec: WorkerSpawnSpec, private readonly events: WorkerEvents) {
     this.id = spec.id;
@@ -100,18 +108,22 @@ export class WorkerProcess {
     channel.on('data', (chunk: Buffer) => decoder.push(chunk));
     // The worker may already be gone when we write; its exit event tells the story.
     channel.on('error', () => undefined);
+    // Body streams and WebSocket sessions each wait for 'drain' while the channel is full.
+    channel.setMaxListeners(0);
     this.pipeLines(this.child.stdout!, 'stdout');
     this.pipeLines(this.child.stderr!, 'stderr');
     this.child.on('error', (error) => this.events.onSpawnError(this, error));
     this.child.on('exit', (code, signal) => {
       this.exitCode = code;
       this.state = 'exited';
+      for (const session of [...this.sessions.values()]) session.workerGone();
+      this.sessions.clear();
       this.events.onExit(this, code, signal);
     });
   }
 
   get inFlight(): number {
-    return this.jobs.length;
+    return this.jobs.length + this.sessions.size;
   }
 
   get accepting(): boolean {
@@ -125,7 +137,7 @@ export class WorkerProcess {
       pid: this.pid,
       state: this.state,
       requests: this.requests,
-      inFlight: this.jobs.length,
+      inFlight: this.inFlight,
       startedAt: this.startedAt,
       rssBytes: this.rssBytes,
       generation: this.generation,
@@ -171,6 +183,26 @@ export class WorkerProcess {
       },
     });
     job.bodyReader = reader;
+  }
+  addSession(id: number, session: WorkerSession): void {
+    this.sessions.set(id, session);
+    if (this.state === 'idle') this.state = 'busy';
+  }
+  removeSession(id: number): void {
+    this.sessions.delete(id);
+    if (this.jobs.length === 0 && this.sessions.size === 0 && this.state === 'busy') this.state = 'idle';
+  }
+  /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
+  sendSessionFrame(type: FrameTypeValue, id: number, payload?: Buffer): void {
+    if (!this.sessions.has(id)) return;
+    if (type === FrameType.Pause || type === FrameType.Resume) this.control.send(type, id);
+    else this.writer.send(type, id, payload);
+  }
+  /** Calls back once the data channel has room again, or now when it has. */
+  whenChannelDrains(callback: () => void): boolean {
+    if (!this.writer.congested) return false;
+    (this.child.stdio[3] as Socket).once('drain', callback);
+    return true;
   }
   abort(requestId: number): void {
     if (this.byId.has(requestId)) this.control.send(FrameType.Abort, requestId);
@@ -260,6 +292,7 @@ export class WorkerProcess {
         this.loadFailure = JSON.parse(payload.toString('utf8')) as LoadFailure;
         return;
       default:
+        if (type >= FrameType.WsConnect) this.sessions.get(requestId)?.onFrame(type, payload);
         return;
     }
   }
@@ -272,7 +305,7 @@ export class WorkerProcess {
     // The job that moved into a running slot starts its clock now.
     const promoted = this.jobs[this.capacity - 1];
     if (promoted && promoted.startedAt === 0) promoted.startedAt = Date.now();
-    if (this.jobs.length === 0 && this.state === 'busy') this.state = 'idle';
+    if (this.jobs.length === 0 && this.sessions.size === 0 && this.state === 'busy') this.state = 'idle';
   }
 
   private pipeLines(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr'): void {

@@ -266,7 +266,14 @@ export class ProxyServer {
     const route = match?.route;
     const upstream = route?.kind === 'pool' ? this.routes.pools.get(route.pool) : route?.kind === 'proxy' ? this.routes.urls.get(route.index) : undefined;
     if (route && upstream?.upgrade) {
-      upstream.upgrade(this.upgradeRequest(req, route.path), socket, head);
+      const started = performance.now();
+      const remoteAddr = clientAddress(req);
+      const poolName = route.kind === 'pool' ? route.pool : undefined;
+      // One access line per WebSocket, when it ends (or is refused): its status, duration and bytes.
+      upstream.upgrade(this.upgradeRequest(req, route.path), socket, head, ({ status, bytes, worker }) => {
+        const line = accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: performance.now(), worker });
+        this.logger.log('info', 'access', line, poolName ? { pool: poolName } : {});
+      });
       return;
     }
     const body = 'WebSockets are proxied only to URLs and command pools so far\n';

@@ -10,13 +10,18 @@ has finished, so no request reaches an app that is still starting.
 
 import asyncio
 import collections
+import json
 import os
+import struct
 import sys
 import traceback
 from urllib.parse import unquote
 
 import servestack_channel as ch
-from servestack_channel import F_CHUNK, F_END, F_REVOKED, F_START, encode_head
+from servestack_channel import (
+    F_CHUNK, F_END, F_REVOKED, F_START, F_WS_ACCEPT, F_WS_BINARY, F_WS_CLOSE, F_WS_END,
+    F_WS_HOLD_CLIENT, F_WS_RELEASE_CLIENT, F_WS_TEXT, encode_head,
+)
 
 # Requests one ASGI worker takes at once; the arbiter still prefers the least busy.
 CAPACITY = 100
@@ -102,6 +107,67 @@ def build_scope(head, state):
 
 def decode_headers(headers):
     return [[k.decode("latin-1"), v.decode("latin-1")] for k, v in headers]
+
+# ── WebSocket sessions ──────────────────────────────────────────────────────────────
+# The arbiter terminates the client's WebSocket (Node's `ws`) and carries whole messages
+# here; this side is the ASGI `websocket` scope. Flow control both ways: the arbiter
+# sends Pause/Resume when the client reads slower than the app sends (the app's next
+# send waits), and this side asks the arbiter to stop reading the client (WsHoldClient)
+# while the app has more than CLIENT_HOLD_BYTES or CLIENT_HOLD_MESSAGES unread, and to
+# read it again (WsReleaseClient) once it is down to a quarter of both.
+CLIENT_HOLD_BYTES = 1024 * 1024
+CLIENT_HOLD_MESSAGES = 64
+CLOSE_CODE = struct.Struct(">H")
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class ClientDisconnected(OSError):
+    """websocket.send after the client went away (the ASGI spec asks for an OSError)."""
+
+
+class WebSocketSession:
+    __slots__ = (
+        "rid", "head", "task", "messages", "queued_bytes", "held", "waiter", "connect_given",
+        "client_close", "disconnect_given", "accepted", "closed", "running", "revoked", "resume",
+        "disconnected",
+    )
+
+    def __init__(self, rid, head):
+        self.rid = rid
+        self.head = head
+        self.task = None
+        self.messages = collections.deque()  # websocket.receive events the app has not taken
+        self.queued_bytes = 0
+        self.held = False  # the arbiter was asked to stop reading the client
+        self.waiter = None
+        self.connect_given = False
+        self.client_close = None  # (code, reason) once the client (or the arbiter) closed
+        self.disconnect_given = False
+        self.accepted = False
+        self.closed = False  # the app sent websocket.close
+        self.running = False
+        self.revoked = False
+        self.resume = None  # a future while the client's buffers are full (Pause)
+        self.disconnected = False  # as HttpRequest's: set with client_close, read by on_abort/release
+
+
+def build_websocket_scope(head, state):
+    scope = build_scope(head, state)
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if head["scheme"] == "https" else "ws"
+    scope["subprotocols"] = list(head.get("subprotocols", ()))
+    return scope
+
+
+def encode_close(code, reason):
+    return CLOSE_CODE.pack(code) + (reason or "").encode("utf-8")
+
+
+def decode_close(payload):
+    if len(payload) < 2:
+        return 1005, ""
+    return CLOSE_CODE.unpack_from(payload)[0], payload[2:].decode("utf-8", "replace")
 
 
 INTERNAL_ERROR = b"Internal Server Error\n"
@@ -204,6 +270,120 @@ class Runtime:
             self.requests.pop(rid, None)
             if self.stopping and not self.requests and not self.stopped.done():
                 self.stopped.set_result(None)
+
+    # ── a WebSocket session's run ──
+    async def handle_websocket(self, ws):
+        ws.running = True
+        rid = ws.rid
+        loop = self.loop
+        send_frames = self.writer.send
+
+        async def receive():
+            while True:
+                if not ws.connect_given:
+                    ws.connect_given = True
+                    return {"type": "websocket.connect"}
+                messages = ws.messages
+                if messages:
+                    message = messages.popleft()
+                    ws.queued_bytes -= message.pop("size")
+                    if ws.held and ws.queued_bytes <= CLIENT_HOLD_BYTES // 4 and len(messages) <= CLIENT_HOLD_MESSAGES // 4:
+                        ws.held = False
+                        send_frames((F_WS_RELEASE_CLIENT, rid, b""))
+                    return message
+                if ws.client_close is not None:
+                    ws.disconnect_given = True
+                    code, reason = ws.client_close
+                    return {"type": "websocket.disconnect", "code": code, "reason": reason}
+                waiter = ws.waiter = loop.create_future()
+                await waiter
+
+        async def send(message):
+            kind = message["type"]
+            if ws.client_close is not None and kind != "websocket.close":
+                raise ClientDisconnected("the WebSocket client has gone (close code %d)" % ws.client_close[0])
+            if ws.closed:
+                raise RuntimeError("%s after websocket.close" % kind)
+            if kind == "websocket.send":
+                if not ws.accepted:
+                    raise RuntimeError("websocket.send before websocket.accept")
+                while ws.resume is not None:
+                    await ws.resume
+                    if ws.client_close is not None:
+                        raise ClientDisconnected("the WebSocket client has gone (close code %d)" % ws.client_close[0])
+                text = message.get("text")
+                if text is not None:
+                    send_frames((F_WS_TEXT, rid, text.encode("utf-8")))
+                else:
+                    send_frames((F_WS_BINARY, rid, bytes(message.get("bytes") or b"")))
+                # One loop turn: the message leaves, and a Pause from the control channel
+                # is read before the app's next send (an app that sends in a loop never
+                # awaits anything else).
+                await asyncio.sleep(0)
+            elif kind == "websocket.accept":
+                if ws.accepted:
+                    raise RuntimeError("websocket.accept sent twice")
+                ws.accepted = True
+                accept = {"headers": decode_headers(message.get("headers") or ())}
+                if message.get("subprotocol"):
+                    accept["subprotocol"] = message["subprotocol"]
+                send_frames((F_WS_ACCEPT, rid, _encode_json(accept).encode("utf-8")))
+            elif kind == "websocket.close":
+                if ws.client_close is not None:
+                    return  # already gone: nothing to tell
+                ws.closed = True
+                send_frames((F_WS_CLOSE, rid, encode_close(int(message.get("code") or 1000), message.get("reason"))))
+            else:
+                # websocket.http.response.* is an extension this server does not offer (the
+                # scope has no "extensions"): an app that wants to refuse closes before accept (403).
+                raise RuntimeError("unsupported ASGI message %r in a websocket scope" % kind)
+
+        failed = False
+        try:
+            await self.app(build_websocket_scope(ws.head, self.state), receive, send)
+        except Exception:
+            failed = True
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            send_frames((F_WS_END, rid, b'{"error":true}' if failed else b""))
+            self.requests.pop(rid, None)
+            if self.stopping and not self.requests and not self.stopped.done():
+                self.stopped.set_result(None)
+
+    def on_ws_connect(self, rid, head):
+        ws = WebSocketSession(rid, head)
+        self.requests[rid] = ws
+        ws.task = self.loop.create_task(self.handle_websocket(ws))
+
+    def on_ws_message(self, rid, message, size):
+        ws = self.requests.get(rid)
+        if ws is None or ws.client_close is not None:
+            return
+        message["size"] = size
+        ws.messages.append(message)
+        ws.queued_bytes += size
+        if not ws.held and (ws.queued_bytes > CLIENT_HOLD_BYTES or len(ws.messages) > CLIENT_HOLD_MESSAGES):
+            ws.held = True
+            self.writer.send((F_WS_HOLD_CLIENT, rid, b""))
+        wake(ws)
+
+    def on_ws_text(self, rid, payload):
+        self.on_ws_message(rid, {"type": "websocket.receive", "text": payload.decode("utf-8", "replace")}, len(payload))
+
+    def on_ws_binary(self, rid, payload):
+        self.on_ws_message(rid, {"type": "websocket.receive", "bytes": bytes(payload)}, len(payload))
+
+    def on_ws_close(self, rid, payload):
+        """The client closed (its code), the connection was lost (1006), or the arbiter
+        ends the session (1001: the worker is draining and its deadline passed)."""
+        ws = self.requests.get(rid)
+        if ws is None or ws.client_close is not None:
+            return
+        ws.client_close = decode_close(payload)
+        ws.disconnected = True
+        wake(ws)
+        self.release(ws)
 
     # ── frames (servestack_channel.dispatcher) ──
     def on_request(self, rid, head):

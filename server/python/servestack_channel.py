@@ -39,6 +39,15 @@ F_CHUNK = 19
 F_END = 20
 F_LOAD_FAILED = 21
 F_REVOKED = 22
+# WebSocket sessions (ASGI only)
+F_WS_CONNECT = 32
+F_WS_ACCEPT = 33
+F_WS_TEXT = 34
+F_WS_BINARY = 35
+F_WS_CLOSE = 36
+F_WS_END = 37
+F_WS_HOLD_CLIENT = 38
+F_WS_RELEASE_CLIENT = 39
 
 HEADER = struct.Struct(">IBI")
 HEADER_BYTES = HEADER.size  # 9
@@ -196,7 +205,9 @@ def dispatcher(handler):
     """A function that hands each frame to the runtime's handler, whichever channel it
     came on: on_request(rid, head) with the head decoded; on_body(rid, data),
     on_body_end, on_abort, on_pause, on_resume, on_revoke, on_stop, on_dump_stack (all
-    (rid, payload)). A frame type the worker does not take is ignored."""
+    (rid, payload)); for a runtime that has them, on_ws_connect(rid, head) and
+    on_ws_text, on_ws_binary, on_ws_close. A frame type the worker does not take is
+    ignored."""
     on_request = handler.on_request
     table = {
         F_BODY: handler.on_body,
@@ -208,12 +219,19 @@ def dispatcher(handler):
         F_PAUSE: handler.on_pause,
         F_RESUME: handler.on_resume,
     }
+    # WebSocket sessions: only the ASGI runtime takes them (the arbiter answers 501 for WSGI).
+    on_ws_connect = getattr(handler, "on_ws_connect", None)
+    for ftype, name in ((F_WS_TEXT, "on_ws_text"), (F_WS_BINARY, "on_ws_binary"), (F_WS_CLOSE, "on_ws_close")):
+        if hasattr(handler, name):
+            table[ftype] = getattr(handler, name)
     get = table.get
 
     def dispatch(frames):
         for ftype, rid, payload in frames:
             if ftype == F_REQUEST:
                 on_request(rid, json_loads(payload.decode("utf-8")))
+            elif ftype == F_WS_CONNECT and on_ws_connect is not None:
+                on_ws_connect(rid, json_loads(payload.decode("utf-8")))
             else:
                 act = get(ftype)
                 if act is not None:

@@ -76,8 +76,20 @@ export interface Upstream {
    */
   readonly buffersRequestsByDefault: boolean;
   submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall;
-  /** WebSocket (or other Upgrade) pass-through; absent when the upstream cannot take one. */
-  upgrade?(request: UpstreamRequest, socket: Socket, head: Buffer): void;
+  /**
+   * WebSocket (or other Upgrade) pass-through; absent when the upstream cannot take one.
+   * `done`, when the upstream calls it, gets the outcome once the connection has ended
+   * (the access log's line).
+   */
+  upgrade?(request: UpstreamRequest, socket: Socket, head: Buffer, done?: (outcome: UpgradeOutcome) => void): void;
+}
+
+/** How an upgrade ended: 101 for a WebSocket that opened (then `bytes` went to the client after the handshake), else the status it was refused with. */
+export interface UpgradeOutcome {
+  status: number;
+  bytes: number;
+  /** Which process took it ("web:3"). */
+  worker?: string;
 }
 
 /** A request body: read whole by the proxy first (buffered), or streamed from the client. */

@@ -218,5 +218,143 @@ class RuntimeTest(unittest.TestCase):
         self.assertFalse(self.run_loop(scenario()))
 
 
+def ws_head(path="/ws", subprotocols=()):
+    return {
+        "method": "GET", "path": path, "query": "", "headers": [["host", "example.test"]], "scheme": "http",
+        "serverName": "127.0.0.1", "serverPort": 8000, "remoteAddr": "127.0.0.1", "remotePort": 5000,
+        "httpVersion": "1.1", "subprotocols": list(subprotocols),
+    }
+
+
+class WebSocketTest(unittest.TestCase):
+    """WebSocket sessions: WsConnect … WsEnd, with flow control both ways."""
+
+    setUp = RuntimeTest.setUp
+    tearDown = RuntimeTest.tearDown
+    start = RuntimeTest.start
+    frames_until = RuntimeTest.frames_until
+    run_loop = RuntimeTest.run_loop
+
+    def connect(self, rid, head_=None):
+        self.dispatch([(ch.F_WS_CONNECT, rid, json.dumps(head_ or ws_head()).encode("utf-8"))])
+
+    def test_an_echo_session_from_accept_to_the_clients_close_code(self):
+        seen = []
+
+        async def echo(scope, receive, send):
+            seen.append(scope)
+            seen.append(await receive())
+            await send({"type": "websocket.accept", "subprotocol": "chat", "headers": [(b"x-a", b"1")]})
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    seen.append(message)
+                    return
+                await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
+
+        self.start(echo)
+
+        async def scenario():
+            self.connect(1, ws_head(subprotocols=["chat", "x"]))
+            got = await self.frames_until(lambda f: f)
+            self.dispatch([(ch.F_WS_TEXT, 1, "h\u00e9".encode("utf-8")), (ch.F_WS_BINARY, 1, b"\x00\x01")])
+            got += await self.frames_until(lambda f: len(f) == 2)
+            self.dispatch([(ch.F_WS_CLOSE, 1, servestack_asgi.encode_close(4000, "bye"))])
+            got += await self.frames_until(lambda f: f)
+            return got
+
+        frames = self.run_loop(scenario())
+        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_WS_ACCEPT, 1), (ch.F_WS_TEXT, 1), (ch.F_WS_BINARY, 1), (ch.F_WS_END, 1)])
+        self.assertEqual(json.loads(frames[0][2]), {"subprotocol": "chat", "headers": [["x-a", "1"]]})
+        self.assertEqual((frames[1][2], frames[2][2], frames[3][2]), ("h\u00e9".encode("utf-8"), b"\x00\x01", b""))
+        scope = seen[0]
+        self.assertEqual((scope["type"], scope["scheme"], scope["subprotocols"], "method" in scope), ("websocket", "ws", ["chat", "x"], False))
+        self.assertEqual(seen[1], {"type": "websocket.connect"})
+        self.assertEqual(seen[2], {"type": "websocket.disconnect", "code": 4000, "reason": "bye"})
+        self.assertEqual(self.runtime.requests, {})
+
+    def test_a_close_before_accept_is_sent_as_is_then_the_end(self):
+        async def refuse(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+        self.start(refuse)
+
+        async def scenario():
+            self.connect(2)
+            return await self.frames_until(lambda f: any(t == ch.F_WS_END for t, _, _ in f))
+
+        frames = self.run_loop(scenario())
+        self.assertEqual(frames, [(ch.F_WS_CLOSE, 2, servestack_asgi.encode_close(1008, "")), (ch.F_WS_END, 2, b"")])
+
+    def test_messages_the_app_does_not_read_hold_the_client_until_it_catches_up(self):
+        self.gate = None
+        taken = []
+
+        async def slow(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.accept"})
+            await self.gate
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                taken.append(message)
+
+        self.start(slow)
+
+        async def scenario():
+            self.gate = self.loop.create_future()
+            self.connect(3)
+            got = await self.frames_until(lambda f: f)  # the accept
+            many = servestack_asgi.CLIENT_HOLD_MESSAGES + 1
+            self.dispatch([(ch.F_WS_TEXT, 3, b"m")] * many)
+            got += await self.frames_until(lambda f: f)
+            self.gate.set_result(None)
+            got += await self.frames_until(lambda f: f)
+            self.dispatch([(ch.F_WS_CLOSE, 3, servestack_asgi.encode_close(1000, ""))])
+            got += await self.frames_until(lambda f: f)
+            return got, many
+
+        frames, many = self.run_loop(scenario())
+        self.assertEqual([t for t, _, _ in frames], [ch.F_WS_ACCEPT, ch.F_WS_HOLD_CLIENT, ch.F_WS_RELEASE_CLIENT, ch.F_WS_END])
+        self.assertEqual(len(taken), many)
+
+    def test_a_pause_holds_the_apps_next_send_until_resume_and_stop_waits_for_the_session(self):
+        sent = []
+
+        async def talker(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.accept"})
+            await self.gate
+            for i in range(3):
+                await send({"type": "websocket.send", "bytes": bytes([i])})
+                sent.append(i)
+            await send({"type": "websocket.close", "code": 1000})
+
+        self.start(talker)
+
+        async def scenario():
+            self.gate = self.loop.create_future()
+            self.connect(4)
+            self.dispatch([(ch.F_STOP, 0, b"")])
+            got = await self.frames_until(lambda f: f)  # the accept
+            self.dispatch([(ch.F_PAUSE, 4, b"")])
+            self.gate.set_result(None)
+            await asyncio.sleep(0.05)
+            held = list(sent)
+            stopped_early = self.runtime.stopped.done()
+            self.dispatch([(ch.F_RESUME, 4, b"")])
+            got += await self.frames_until(lambda f: any(t == ch.F_WS_END for t, _, _ in f))
+            await asyncio.wait_for(self.runtime.stopped, 10)
+            return got, held, stopped_early
+
+        frames, held, stopped_early = self.run_loop(scenario())
+        self.assertEqual(held, [])
+        self.assertFalse(stopped_early)
+        self.assertEqual(sent, [0, 1, 2])
+        self.assertEqual([t for t, _, _ in frames], [ch.F_WS_ACCEPT, ch.F_WS_BINARY, ch.F_WS_BINARY, ch.F_WS_BINARY, ch.F_WS_CLOSE, ch.F_WS_END])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -104,6 +104,7 @@ describe('defaults', () => {
       maxHeaderCount: limits.maxHeaderCount.default,
       bufferSize: parseSize(limits.bufferSize.default).value,
       maxTempFileSize: parseSize(limits.maxTempFileSize.default).value,
+      maxWebSocketMessageSize: parseSize(limits.maxWebSocketMessageSize.default).value,
     });
     assert.equal(`${config.listen.host}:${config.listen.port}`, defs.listen.default);
     assert.equal(config.listen.pinned, false);
