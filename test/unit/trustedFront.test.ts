@@ -1,6 +1,7 @@
 // The pure part of the front's trust: which peers are believed, which prefixes are
 // usable, how a request is mounted, and the LAN address picked from the interfaces.
 import assert from 'node:assert/strict';
+import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, test } from 'node:test';
 import { lanAddress, namedUrl } from '../../server/network';
 import { cleanPrefix, expandPathPrefix, isTrustedPeer, resolveMount, trustList, trustedProxyError } from '../../server/proxy/trustedFront';
@@ -46,7 +47,8 @@ describe('mounting a request', () => {
 });
 
 describe('network addresses', () => {
-  const info = (address: string, internal: boolean, family: 'IPv4' | 'IPv6' = 'IPv4') => ({ address, internal, family, netmask: '', mac: '', cidr: null });
+  const info = (address: string, internal: boolean, family: 'IPv4' | 'IPv6' = 'IPv4'): NetworkInterfaceInfo =>
+    (family === 'IPv4' ? { address, internal, family, netmask: '', mac: '', cidr: null } : { address, internal, family, netmask: '', mac: '', cidr: null, scopeid: 0 });
   test('the LAN address is the first non-internal IPv4 address, bridges skipped', () => {
     assert.equal(lanAddress({ lo: [info('127.0.0.1', true)], docker0: [info('172.17.0.1', false)], wlan0: [info('fe80::1', false, 'IPv6'), info('192.168.1.20', false)] }), '192.168.1.20');
     assert.equal(lanAddress({ lo: [info('127.0.0.1', true)] }), undefined);
