@@ -1,10 +1,10 @@
 // Open a served page in the user's browser. Remote windows (SSH, containers, codespaces,
-// code-server) need the port forwarded to where the browser is: asExternalUri does that.
+// code-server) need the port forwarded to where the browser is: remote.ts does that.
 import * as vscode from 'vscode';
+import { externalUrl, type Served } from './remote';
 
-export async function openInBrowser(url: string | undefined, pathname = '/'): Promise<boolean> {
-  if (!url) return false;
-  const target = vscode.Uri.parse(new URL(pathname, url).toString());
-  const external = await vscode.env.asExternalUri(target);
-  return vscode.env.openExternal(external);
+export async function openInBrowser(served: Served | string | undefined, pathname = '/'): Promise<boolean> {
+  if (!served) return false;
+  const target = await externalUrl(typeof served === 'string' ? { url: served } : served, pathname);
+  return vscode.env.openExternal(target);
 }

@@ -12,6 +12,7 @@ import type { ServerLog } from './logChannel';
 import type { RoutesNode } from './routesTree';
 import { errorMessage, ServerSession, type Supervisor } from './supervisor';
 import type { WorkersNode } from './workersTree';
+import { LanPanel, serveOnNetwork } from './lan';
 
 /** Most workers the UI offers to scale to; the server has its own limits. */
 const MAX_WORKERS = 64;
@@ -114,7 +115,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     return text === undefined ? undefined : Number(text);
   }
 
-  const openInBrowser = (session: ServerSession, pathname = '/') => openUrl(session.url, pathname);
+  const openInBrowser = (session: ServerSession, pathname = '/') => openUrl(session.served, pathname);
 
   // ── The commands ───────────────────────────────────────────────────────────────────
   register('servestack.serve', async (arg?: unknown) => {
@@ -284,6 +285,25 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     );
     const choice = await vscode.window.showQuickPick(items, { placeHolder: `ServeStack — ${session.folder.name}${session.url ? ` at ${session.url}` : ''}` });
     await choice?.run();
+  });
+
+  // Opt-in for this run only; the modal says who can reach the app. `confirmed` is for tests, which cannot answer a modal.
+  register('servestack.serveOnNetwork', async (arg?: unknown, confirmed?: boolean) => {
+    const folder = await pickFolder(arg, 'Serve which folder on your network?');
+    if (!folder) return undefined;
+    const session = await serveOnNetwork(supervisor, folder, context.extensionUri, confirmed === true);
+    return session?.lanUrl;
+  });
+
+  register('servestack.showNetworkUrl', async (arg?: unknown) => {
+    const session = await pickSession(arg);
+    if (!session) return undefined;
+    if (!session.lanUrl) {
+      void vscode.window.showInformationMessage(`ServeStack serves ${session.folder.name} on this machine only.`, 'Serve on My Network')
+        .then((choice) => choice && vscode.commands.executeCommand('servestack.serveOnNetwork', session.folder));
+      return undefined;
+    }
+    return (await LanPanel.show(context.extensionUri, session.folder.name, session.lanUrl)).url;
   });
 
   register('servestack.createFolder', async (uri?: vscode.Uri) => {

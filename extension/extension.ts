@@ -16,6 +16,7 @@ import { RoutesTreeProvider } from './routesTree';
 import { StatusBar } from './statusBar';
 import { Supervisor } from './supervisor';
 import { WorkersTreeProvider, type WorkersNode } from './workersTree';
+import { registerTasks } from './tasks';
 
 /** What activate returns: for the extension's own tests (and other extensions, read-only). */
 export interface ServeStackApi {
@@ -34,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
   context.subscriptions.push(log);
 
   const serverJs = context.asAbsolutePath(path.join('dist', 'cli.js'));
-  supervisor = new Supervisor(serverJs, log, (session) => openInBrowser(session.url));
+  supervisor = new Supervisor(serverJs, log, (session) => openInBrowser(session.served));
   context.subscriptions.push(supervisor);
   const sup = supervisor;
 
@@ -69,6 +70,8 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     serverJs,
     starterConfig: async (folder) => starterConfigText(folder.uri.fsPath),
   });
+
+  registerTasks(context, serverJs);
 
   // The dashboard: for the status bar's session, or the one a Workers view item belongs to.
   context.subscriptions.push(

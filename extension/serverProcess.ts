@@ -8,7 +8,7 @@ import { SHUTDOWN } from '../server/protocol';
 
 // ── The IPC messages of the fork contract (server/cli.ts sends them) ─────────────────
 /** Server → extension, once the proxy and the control channel listen. */
-export interface ReadyMessage { type: 'ready'; url: string; control: { port: number; token: string } }
+export interface ReadyMessage { type: 'ready'; url: string; control: { port: number; token: string }; namedUrl?: string; lanUrl?: string }
 /** Server → extension, when it cannot start; it then exits non-zero. */
 export interface FatalMessage { type: 'fatal'; message: string; code: string }
 type ServerMessage = ReadyMessage | FatalMessage;

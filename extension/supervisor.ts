@@ -13,6 +13,7 @@ import { Notifications } from './notifications';
 import { resolveInterpreter, type Interpreter } from './python';
 import { errorMessage, ServeError, ServerProcess, type ProcessExit, type ReadyMessage } from './serverProcess';
 import { SessionStore, type SessionState, type Subscription } from './sessionStore';
+import { remoteServeArgs, type Served } from './remote';
 
 export { errorMessage, ServeError } from './serverProcess';
 export type { SessionState } from './sessionStore';
@@ -32,6 +33,11 @@ export class ServerSession implements vscode.Disposable {
   private control?: ControlClient;
   private controlSubscriptions: vscode.Disposable[] = [];
   private stopping?: Promise<void>;
+  /** What the server said it serves at (the ready message), and how the window reaches it. */
+  private ready?: ReadyMessage;
+  private absproxy = false;
+  /** "Serve on my network" for this run only (never saved). */
+  lan = false;
 
   private readonly exitEmitter = new vscode.EventEmitter<UnexpectedExit>();
   /** State, pools, workers, routes or metrics changed. */
@@ -53,6 +59,12 @@ export class ServerSession implements vscode.Disposable {
   get state(): SessionState { return this.store.state; }
   get isActive(): boolean { return this.store.isActive; }
   get url(): string | undefined { return this.store.url; }
+  /** What Open in Browser opens (remote.ts turns it into the URL the browser reaches). */
+  get served(): Served | undefined {
+    return this.store.url ? { url: this.store.url, namedUrl: this.ready?.namedUrl, absproxy: this.absproxy } : undefined;
+  }
+  /** The network URL while served with "Serve on my network". */
+  get lanUrl(): string | undefined { return this.isActive ? this.ready?.lanUrl : undefined; }
   get serverPid(): number | undefined { return this.store.serverPid; }
   get pools(): Map<string, PoolInfo> { return this.store.pools; }
   get workers(): Map<number, WorkerInfo> { return this.store.workers; }
@@ -66,6 +78,7 @@ export class ServerSession implements vscode.Disposable {
       this.interpreter = await resolveInterpreter(this.folder, this.log.channel);
       this.log.info(`${this.logPrefix()}Serving ${this.dir} — Python: ${this.interpreter.describe}`);
       const ready = await this.spawn();
+      this.ready = ready;
       this.store.url = ready.url;
       this.store.startedAt = Date.now();
       await this.connect(ready);
@@ -82,6 +95,10 @@ export class ServerSession implements vscode.Disposable {
     if (this.interpreter?.path) args.push('--python', this.interpreter.path);
     const defaultWorkers = vscode.workspace.getConfiguration('servestack', this.folder.uri).get<number | null>('defaultWorkers', null);
     if (defaultWorkers && !existsSync(path.join(this.dir, 'servestack.json'))) args.push('--workers', String(defaultWorkers));
+    const remote = remoteServeArgs();
+    this.absproxy = remote.length > 0;
+    args.push(...remote);
+    if (this.lan) args.push('--lan');
     const child = new ServerProcess({
       serverJs: this.serverJs,
       args,
@@ -226,7 +243,7 @@ export class Supervisor implements vscode.Disposable {
    * Serve a folder; resolves when its workers are up (or failed), with the session, or
    * undefined when nothing was started.
    */
-  async serve(folder: vscode.WorkspaceFolder): Promise<ServerSession | undefined> {
+  async serve(folder: vscode.WorkspaceFolder, options: { lan?: boolean } = {}): Promise<ServerSession | undefined> {
     if (!vscode.workspace.isTrusted) {
       this.notifications.untrusted();
       return undefined;
@@ -246,6 +263,7 @@ export class Supervisor implements vscode.Disposable {
 
     const session = new ServerSession(folder, this.serverJs, this.log,
       () => (vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? `[${folder.name}] ` : '');
+    session.lan = options.lan === true;
     this.sessions.set(key, session);
     this.log.roots.add(folder.uri.fsPath);
     this.sessionSubscriptions.set(key, [

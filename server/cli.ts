@@ -11,12 +11,18 @@ import { ServeStackError } from './errors';
 import { exportFiles, parseHosts, writeExport } from './export';
 import { importNginxFile } from './export/importNginx';
 import { startServer, type RunningServer } from './main';
+import { cleanPrefix } from './proxy/trustedFront';
 import { VERSION } from './version';
 
 const USAGE = `servestack ${VERSION} — run a Python web app the way production does
 
 usage:
   servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
+                   [--lan] [--lan-address ADDR] [--path-prefix PREFIX]
+                                             --lan: also serve on this machine's network address (anyone on the
+                                             network can open the app; --lan-address picks the address, default
+                                             the first non-internal IPv4); --path-prefix: also serve under PREFIX,
+                                             e.g. /absproxy/{port} behind code-server ({port}: the bound port)
   servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
   servestack export [DIR] --out OUT [--hosts HOST:PORT,...] [--config FILE] [--port N] [--host H] [--workers N]
@@ -27,6 +33,9 @@ usage:
                                              steer the server running for DIR (default .)
   ${DASHBOARD_USAGE}
 `;
+
+/** The start of the line printed once the server listens (tasks' background problem matcher ends on it). */
+export const READY_LINE = 'ServeStack ready: ';
 
 type Out = (text: string) => void;
 const out: Out = (text) => process.stdout.write(text + '\n');
@@ -59,8 +68,13 @@ async function serve(args: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
       workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
+      lan: { type: 'boolean' }, 'lan-address': { type: 'string' }, 'path-prefix': { type: 'string' },
     },
   });
+  const pathPrefix = values['path-prefix'];
+  if (pathPrefix !== undefined && (cleanPrefix(pathPrefix.replace(/\{port\}/g, '0')) ?? '') === '') {
+    throw new ServeStackError('CONFIG_SCHEMA', `--path-prefix takes an absolute path such as /absproxy/{port}, not '${pathPrefix}'`);
+  }
   const dir = path.resolve(positionals[0] ?? '.');
   const overrides = { port: intOption(values.port, 'port'), host: values.host, workers: intOption(values.workers, 'workers') };
   // --port 0 asks the OS for any free port (tests, scripts).
@@ -74,7 +88,10 @@ async function serve(args: string[]): Promise<number> {
   }
   let server: RunningServer;
   try {
-    server = await startServer({ config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides });
+    server = await startServer({
+      config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides,
+      ...(values.lan || values['lan-address'] ? { lan: values['lan-address'] ? { address: values['lan-address'] } : {} } : {}), ...(pathPrefix ? { pathPrefix } : {}),
+    });
   } catch (error) {
     const e = error instanceof ServeStackError ? error : undefined;
     err(e ? e.format() : `error: ${(error as Error).message}`);
@@ -82,8 +99,11 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   out(banner(server, result.config));
+  if (server.lanUrl) out(`ServeStack on your network: ${server.lanUrl} (anyone on this network can open it)`);
+  // The one stable line for tasks' problem matchers and scripts (READY_LINE): printed once everything listens.
+  out(`${READY_LINE}${server.namedUrl ?? server.url}`);
   const control = server.controlInfo;
-  process.send?.({ type: 'ready', url: server.url, control });
+  process.send?.({ type: 'ready', url: server.url, control, ...(server.namedUrl ? { namedUrl: server.namedUrl } : {}), ...(server.lanUrl ? { lanUrl: server.lanUrl } : {}) });
 
   return new Promise<number>((resolve) => {
     let signals = 0;

@@ -26,6 +26,8 @@ import { CONTROL_PROTOCOL_VERSION, SHUTDOWN, WORKER_CONTRACT, type ConfigApplyRe
 import { buildRoutes, ProxyServer, type ProxyRoutes, type RequestRecorder } from './proxy/server';
 import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
+import { lanAddress, namedUrl } from './network';
+import { expandPathPrefix, trustList } from './proxy/trustedFront';
 
 export interface ServeOptions {
   config: ServeConfig;
@@ -41,6 +43,10 @@ export interface ServeOptions {
   overrides?: { host?: string; port?: number; workers?: number };
   /** Keep recent requests for the dashboard's inspector; default: in development only (inspectorWanted). */
   inspector?: boolean;
+  /** "Serve on my network": also listen on the LAN address (`address` injectable for tests; default lanAddress()). */
+  lan?: { address?: string };
+  /** Also serve under this path prefix ("/absproxy/{port}"; `{port}` is the bound port), told to the app as SCRIPT_NAME. */
+  pathPrefix?: string;
 }
 
 /** What applyConfig came to: problems found while provisioning (nothing changed), or what waits for a restart. */
@@ -70,6 +76,10 @@ export class RunningServer implements ControlTarget {
   private stopping: Promise<void> | undefined;
   private configText: string | undefined;
   url = '';
+  /** http://NAME.localhost:PORT/ when the config has a "name". */
+  namedUrl: string | undefined;
+  /** The LAN URL when serving on the network. */
+  lanUrl: string | undefined;
   readonly startedAt = Date.now();
 
   constructor(public config: ServeConfig, private readonly options: ServeOptions) {
@@ -82,6 +92,29 @@ export class RunningServer implements ControlTarget {
         this.configText = undefined;
       }
     }
+  }
+
+  private frontTrust(config: ServeConfig) {
+    const port = this.proxy.address?.port ?? config.listen.port;
+    return { trusted: trustList(config.trustedProxies), ...(this.options.pathPrefix ? { pathPrefix: expandPathPrefix(this.options.pathPrefix, port) } : {}) };
+  }
+
+  /** The second listener of "Serve on my network"; the control channel stays on loopback. */
+  private async listenOnNetwork(address = lanAddress()): Promise<void> {
+    if (!address) {
+      throw new ServeStackError('LISTEN_FAILED', 'this machine has no network address other than loopback, so it cannot be served on the network', {
+        hint: 'connect to a network (Wi-Fi or Ethernet) and serve again',
+      });
+    }
+    try {
+      this.lanUrl = (await this.proxy.listenAlso(address)).url;
+    } catch (error) {
+      throw new ServeStackError('LISTEN_FAILED', `could not also listen on ${address}:${this.proxy.address?.port}: ${(error as Error).message}`, {
+        hint: 'another program may hold that port on the network address; choose another port with --port',
+        cause: error,
+      });
+    }
+    this.logger.warn('server', `serving on the network at ${this.lanUrl}: anyone on this network can open the app (the control channel stays on loopback)`);
   }
 
   get controlInfo(): { port: number; token: string } | undefined {
@@ -105,7 +138,11 @@ export class RunningServer implements ControlTarget {
     try {
       const bound = await this.proxy.listen(this.config.listen);
       this.url = bound.url;
+      this.proxy.trust = this.frontTrust(this.config);
+      if (this.config.name) this.namedUrl = namedUrl(this.config.name, bound.port);
+      if (this.options.lan) await this.listenOnNetwork(this.options.lan.address);
     } catch (error) {
+      await this.proxy.close(0).catch(() => undefined);
       await Promise.all([...this.pools.values()].map((p) => p.stop(0)));
       throw error;
     }
@@ -322,6 +359,7 @@ export class RunningServer implements ControlTarget {
     for (const pool of this.pools.values()) if (pool instanceof Pool) pool.setQueueSize(next.limits.queueSize);
     for (const pool of this.pools.values()) if (pool instanceof Pool) pool.setWebSocketLimits({ maxMessageSize: next.limits.maxWebSocketMessageSize, bufferSize: next.limits.bufferSize });
     this.proxy.applyLimits(next.limits);
+    this.proxy.trust = this.frontTrust(next);
     const retired = this.proxy.routes;
     this.proxy.routes = routes;
     this.config = runningAfter(before, next);

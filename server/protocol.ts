@@ -85,6 +85,8 @@ export interface RequestHead {
   httpVersion: string; // "1.1"
   /** Whether a body follows (Body frames then BodyEnd); false means BodyEnd is implied. */
   hasBody: boolean;
+  /** Where the app is mounted behind a front ("/absproxy/8000"): WSGI SCRIPT_NAME, ASGI root_path. Absent: "". */
+  scriptName?: string;
 }
 
 /** What a WsConnect frame carries: the upgrade request's head and the subprotocols the client offers. */

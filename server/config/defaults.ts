@@ -5,6 +5,7 @@ import { schemaDefault } from './schema';
 
 export const DEFAULTS = {
   listen: schemaDefault('/properties/listen'),
+  trustedProxies: schemaDefault('/properties/trustedProxies') as string[],
   pythonPool: {
     interface: schemaDefault('/definitions/pythonPool/properties/interface'),
     workers: schemaDefault('/definitions/pythonPool/properties/workers'),

@@ -14,6 +14,7 @@ import type { DiagnosticList } from './diagnostics';
 import { describePath, orList } from './labels';
 import { isValidPort, parseListen } from './listen';
 import { closest } from './suggest';
+import { trustedProxyError } from '../proxy/trustedFront';
 import type {
   CommandPoolConfig,
   InterfaceKind,
@@ -118,6 +119,18 @@ function resolveTls(raw: Obj, ctx: Ctx): TlsConfig | undefined {
   const cert = existingFile(ctx, raw.tls.cert, ['tls', 'cert'], 'the certificate file');
   const key = existingFile(ctx, raw.tls.key, ['tls', 'key'], 'the key file');
   return cert && key ? { cert, key } : undefined;
+}
+
+function resolveTrustedProxies(raw: Obj, ctx: Ctx): string[] {
+  if (!Array.isArray(raw.trustedProxies)) return [...DEFAULTS.trustedProxies];
+  const entries: string[] = [];
+  raw.trustedProxies.forEach((entry, i) => {
+    if (typeof entry !== 'string') return; // the schema check reports it
+    const error = trustedProxyError(entry);
+    if (error) ctx.list.add('CONFIG_SCHEMA', `trustedProxies: ${error}`, ['trustedProxies', i]);
+    else entries.push(entry);
+  });
+  return entries;
 }
 
 function overrideWorkers(ctx: Ctx): number | undefined {
@@ -290,6 +303,7 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
   }
   reportUnusedPools(raw, routes, ctx);
   const limits = resolveLimits(raw, ctx);
+  const trustedProxies = resolveTrustedProxies(raw, ctx);
   if (ctx.list.hasErrors()) return undefined;
   return {
     dir: ctx.dir,
@@ -300,5 +314,7 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
     pools,
     routes,
     limits,
+    ...(typeof raw.name === 'string' ? { name: raw.name } : {}),
+    trustedProxies,
   };
 }

@@ -98,6 +98,10 @@ export interface ServeConfig {
   pools: Record<string, PoolConfig>;
   routes: RouteConfig[];
   limits: LimitsConfig;
+  /** Also served as http://NAME.localhost:PORT/, the URL printed and opened. */
+  name?: string;
+  /** Addresses and CIDR ranges whose forwarding headers are believed (trustedFront.ts); [] = none. */
+  trustedProxies: string[];
 }
 
 export interface LoadResult {

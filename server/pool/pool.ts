@@ -738,6 +738,7 @@ function workerHead(request: UpstreamRequest): RequestHead {
     remotePort: request.remotePort,
     httpVersion: request.httpVersion,
     hasBody: request.body !== undefined,
+    ...(request.scriptName ? { scriptName: request.scriptName } : {}),
   };
 }
 

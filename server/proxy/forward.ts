@@ -59,6 +59,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
     remoteAddr: options.facts.remoteAddr,
     remotePort: req.socket.remotePort ?? 0,
     routePrefix: options.routePrefix,
+    ...(options.facts.scriptName ? { scriptName: options.facts.scriptName } : {}),
     body: undefined,
   };
   let settled = false;

@@ -9,12 +9,13 @@
 // as HTTP_X_FORWARDED_FOR) — NGINX drops those too (underscores_in_headers off).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { FrontClaims } from './trustedFront';
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
 ]);
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-forwarded-prefix']);
 const NEVER_FORWARDED = new Set(['proxy']);
 
 function connectionTokens(value: string | undefined): Set<string> | undefined {
@@ -28,6 +29,10 @@ export interface ForwardingFacts {
   scheme: 'http' | 'https';
   host: string | undefined;
   port: number;
+  /** Where the app is mounted (trustedFront.ts); sent on as X-Forwarded-Prefix. */
+  scriptName?: string;
+  /** What a trusted front said about the original request; its X-Forwarded-For is kept. */
+  claims?: FrontClaims;
 }
 
 /** Request headers for the upstream, lower-case names, forwarding headers set as NGINX would. */
@@ -40,11 +45,14 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
     if (HOP_BY_HOP.has(name) || FORWARDING.has(name) || NEVER_FORWARDED.has(name) || listed?.has(name) || name.includes('_')) continue;
     out.push([name, raw[i + 1]]);
   }
-  out.push(['x-forwarded-for', facts.remoteAddr]);
-  out.push(['x-forwarded-proto', facts.scheme]);
-  if (facts.host) out.push(['x-forwarded-host', facts.host]);
-  out.push(['x-forwarded-port', String(facts.port)]);
+  const claims = facts.claims;
+  out.push(['x-forwarded-for', claims?.for ? `${claims.for}, ${facts.remoteAddr}` : facts.remoteAddr]);
+  out.push(['x-forwarded-proto', claims?.proto ?? facts.scheme]);
+  const host = claims?.host ?? facts.host;
+  if (host) out.push(['x-forwarded-host', host]);
+  out.push(['x-forwarded-port', claims?.port ?? String(facts.port)]);
   out.push(['x-real-ip', facts.remoteAddr]);
+  if (facts.scriptName) out.push(['x-forwarded-prefix', facts.scriptName]);
   return out;
 }
 

@@ -21,6 +21,8 @@ import { createRouter, type Router } from './router';
 import { createStaticHandler, type StaticHandler } from './static';
 import { StrictFront, admitRequest, answerRefusal, isWebSocketUpgrade } from './strictFront';
 import { tappedMessageClasses } from './tappedMessages';
+import { resolveMount, type FrontTrust } from './trustedFront';
+import { ExtraListener } from './extraListener';
 
 export interface ProxyRoutes {
   router: Router;
@@ -74,6 +76,10 @@ export class ProxyServer {
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
   address: { host: string; port: number } | undefined;
+  /** Whose forwarding headers to believe, and a path prefix to serve under (trustedFront.ts); read per request. */
+  trust: FrontTrust = {};
+  /** More addresses on the same port ("Serve on my network"): their connections go to the same server. */
+  private readonly extraListeners: ExtraListener[] = [];
 
   constructor(
     public routes: ProxyRoutes,
@@ -165,8 +171,18 @@ export class ProxyServer {
     throw new ServeStackError('PORT_IN_USE', `ports ${listen.port}–${listen.port + attempts - 1} are all in use`, { hint: 'choose a port with --port' });
   }
 
+  /** Also accept connections on `host` at the bound port (after listen), e.g. the LAN address. */
+  async listenAlso(host: string): Promise<{ host: string; port: number; url: string }> {
+    if (!this.address) throw new Error('listenAlso before listen');
+    const extra = new ExtraListener(this.server);
+    const port = await extra.listen(host, this.address.port);
+    this.extraListeners.push(extra);
+    return { host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/` };
+  }
+
   /** Stop accepting; let in-flight requests finish within graceMs; then close every connection. */
   async close(graceMs: number): Promise<void> {
+    for (const extra of this.extraListeners.splice(0)) extra.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     this.front.closeWaiting();
@@ -185,9 +201,6 @@ export class ProxyServer {
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
     const started = performance.now();
     this.inFlight++;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q < 0 ? url : url.slice(0, q);
     const routes = this.routes;
     const remoteAddr = clientAddress(req);
     let routePath = '-';
@@ -208,6 +221,15 @@ export class ProxyServer {
       if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
     });
     if (refusal) return answerRefusal(res, refusal);
+    const mount = resolveMount(req.url ?? '/', remoteAddr, req.headers, this.trust);
+    if (mount.kind === 'redirect') {
+      res.writeHead(301, { Location: mount.location, 'Content-Length': 0 });
+      return void res.end();
+    }
+    if (mount.url !== req.url) req.url = mount.url; // the routes (and the app) see the path below the mount
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
 
     if (pathname[0] !== '/') return sendErrorPage(res, 400, 'The request target must be a path starting with "/".');
     const match = routes.router.match(pathname);
@@ -234,7 +256,7 @@ export class ProxyServer {
     }
     if (expectsContinue) res.writeContinue();
     const host = req.headers.host;
-    const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
+    const facts = { remoteAddr, scheme: mount.claims?.proto ?? ('http' as const), host, port: this.address?.port ?? 0, scriptName: mount.scriptName, claims: mount.claims };
     if (route.kind === 'static') {
       routes.statics.get(route.index)!.handle(req, res, match.rest);
       return;
@@ -260,6 +282,8 @@ export class ProxyServer {
     if (refusal) return this.front.refuseOnSocket(req, socket, refusal);
     if (!isWebSocketUpgrade(req)) return this.front.replayAsPlainRequest(req, socket, head);
     socket.on('error', () => socket.destroy());
+    const mount = resolveMount(req.url ?? '/', clientAddress(req), req.headers, this.trust);
+    if (mount.kind === 'mounted') req.url = mount.url;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));

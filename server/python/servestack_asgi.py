@@ -97,7 +97,7 @@ def build_scope(head, state):
         "path": unquote(path) if "%" in path else path,
         "raw_path": path.encode("latin-1", "replace"),
         "query_string": head["query"].encode("latin-1", "replace"),
-        "root_path": "",
+        "root_path": head.get("scriptName", ""),
         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head["headers"]],
         "client": (head["remoteAddr"], head["remotePort"]),
         "server": (head["serverName"], head["serverPort"]),

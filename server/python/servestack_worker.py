@@ -223,7 +223,7 @@ def describe_load_failure(exc):
 def build_environ(head, body):
     environ = {
         "REQUEST_METHOD": head["method"],
-        "SCRIPT_NAME": "",
+        "SCRIPT_NAME": head.get("scriptName", ""),
         "PATH_INFO": unquote_path(head["path"]),
         "QUERY_STRING": head["query"],
         "SERVER_NAME": head["serverName"],

@@ -22,6 +22,8 @@ export interface UpstreamRequest {
   remotePort: number;
   /** The matched route's prefix: a URL target with a path replaces it (NGINX's proxy_pass rule). */
   routePrefix: string;
+  /** Where the app is mounted behind a front (WSGI SCRIPT_NAME, ASGI root_path); "" or absent: at "/". */
+  scriptName?: string;
   /** undefined: the request has no body. */
   body: BodySource | undefined;
   /** The protocol an Upgrade request asks for ("websocket"); upgrade requests only. */
