@@ -9,6 +9,8 @@ import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamReq
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 /** NGINX's proxy_read_timeout. */
 const READ_TIMEOUT_MS = 60000;
+/** NGINX's proxy_connect_timeout as exported (mapping.ts CONNECT_TIMEOUT): a member that never accepts is failed over. */
+const CONNECT_TIMEOUT_MS = 5000;
 
 /** NGINX's rule; it needs the target as written, since URL parsing turns "http://h" into "http://h/". */
 export function upstreamPath(rawTarget: string, routePrefix: string, url: string): string {
@@ -64,6 +66,12 @@ export class HttpUpstream implements Upstream {
       const req = http.request({ ...requestOptions(request, target), agent });
       upstreamReq = req;
       req.setTimeout(READ_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return; // a kept-alive connection
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ECONNECTTIMEOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
       req.on('response', (res) => {
         response = res;
         const pairs: [string, string][] = [];
@@ -81,6 +89,7 @@ export class HttpUpstream implements Upstream {
       });
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'ETIMEDOUT') return fail({ code: 'TIMEOUT', message: `${origin} did not answer within ${READ_TIMEOUT_MS / 1000}s` });
+        if (error.code === 'ECONNECTTIMEOUT') return fail({ code: 'UNREACHABLE', message: `${origin} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s` });
         const connect = error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH' || error.code === 'EADDRNOTAVAIL';
         fail({ code: connect ? 'UNREACHABLE' : 'LOST', message: `${origin} could not be reached (${error.code ?? error.message}). Is it running?` });
       });
@@ -112,8 +121,8 @@ export class HttpUpstream implements Upstream {
     };
   }
 
-  /** WebSocket (or any Upgrade) pass-through: the two sockets are joined. */
-  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer): void {
+  /** WebSocket (or any Upgrade) pass-through: the two sockets are joined. `reached` says whether the upstream answered (for health). */
+  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer, reached?: (ok: boolean) => void): void {
     void this.target().then((target) => {
       if (typeof target !== 'string') {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -125,6 +134,7 @@ export class HttpUpstream implements Upstream {
       headers.upgrade = request.upgrade ?? 'websocket';
       const upstream = http.request({ ...options, headers });
       upstream.on('upgrade', (upRes, upSocket, upHead) => {
+        reached?.(true);
         let response = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`;
         for (let i = 0; i < upRes.rawHeaders.length; i += 2) response += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`;
         socket.write(response + '\r\n');
@@ -135,9 +145,13 @@ export class HttpUpstream implements Upstream {
         socket.on('error', () => upSocket.destroy());
       });
       upstream.on('response', (upRes) => {
+        reached?.(true);
         socket.end(`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\nConnection: close\r\n\r\n`);
       });
-      upstream.on('error', () => socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
+      upstream.on('error', () => {
+        reached?.(false);
+        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      });
       upstream.end();
     });
   }
