@@ -51,7 +51,8 @@ interface Member {
 }
 
 export class BalancedUpstream implements Upstream {
-  readonly buffersRequestsByDefault = false;
+  /** NGINX's default: a body read whole can be sent again to another member. */
+  readonly buffersRequestsByDefault = true;
   readonly failsOver = true;
   private readonly members: Member[];
   private turn = 0;
@@ -134,22 +135,39 @@ export class BalancedUpstream implements Upstream {
     };
   }
 
-  /** A WebSocket goes to a healthy member too, and counts as in flight while it is open. */
+  /** A WebSocket goes to a healthy member too, to the next one when it cannot connect, and counts as in flight while it is open. */
   upgrade(request: UpstreamRequest, socket: Socket, head: Buffer): void {
-    const member = this.pick(new Set(), true)!;
-    member.active++;
-    socket.once('close', () => {
-      member.active--;
-      member.probing = false;
-    });
-    member.upstream.upgrade(request, socket, head, (reached) => (reached ? this.succeeded(member) : this.failed(member)));
+    const tried = new Set<Member>();
+    const attempt = (): void => {
+      const member = this.pick(tried, tried.size === 0)!;
+      tried.add(member);
+      member.active++;
+      let open = true;
+      const settle = () => {
+        if (!open) return;
+        open = false;
+        member.active--;
+        member.probing = false;
+      };
+      socket.once('close', settle);
+      member.upstream.upgrade(request, socket, head, (reached) => {
+        if (reached) return void this.succeeded(member);
+        settle();
+        socket.off('close', settle);
+        this.failed(member);
+        if (socket.destroyed || tried.size >= this.members.length || !this.pick(tried, false, true)) return false;
+        attempt();
+        return true;
+      });
+    };
+    attempt();
   }
 
   /**
    * The member for the next attempt, skipping those tried; undefined when none is left.
    * On the first attempt a member out of rotation is taken when no other can be.
    */
-  private pick(tried: ReadonlySet<Member>, first: boolean): Member | undefined {
+  private pick(tried: ReadonlySet<Member>, first: boolean, peek = false): Member | undefined {
     const now = this.now();
     const count = this.members.length;
     let chosen: Member | undefined;
@@ -166,7 +184,7 @@ export class BalancedUpstream implements Upstream {
     if (!chosen && first) {
       for (const m of this.members) if (!tried.has(m) && (!chosen || m.downUntil < chosen.downUntil)) chosen = m;
     }
-    if (!chosen) return undefined;
+    if (!chosen || peek) return chosen;
     this.turn = (this.members.indexOf(chosen) + 1) % count;
     if (chosen.down) chosen.probing = true;
     return chosen;

@@ -121,8 +121,12 @@ export class HttpUpstream implements Upstream {
     };
   }
 
-  /** WebSocket (or any Upgrade) pass-through: the two sockets are joined. `reached` says whether the upstream answered (for health). */
-  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer, reached?: (ok: boolean) => void): void {
+  /**
+   * WebSocket (or any Upgrade) pass-through: the two sockets are joined. `reached` says
+   * whether the upstream answered (for health); returning true on a failure means the
+   * caller takes the client's socket elsewhere, so nothing is written to it.
+   */
+  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer, reached?: (ok: boolean) => boolean | void): void {
     void this.target().then((target) => {
       if (typeof target !== 'string') {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -149,7 +153,7 @@ export class HttpUpstream implements Upstream {
         socket.end(`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\nConnection: close\r\n\r\n`);
       });
       upstream.on('error', () => {
-        reached?.(false);
+        if (reached?.(false) === true) return; // the caller tries elsewhere
         socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       });
       upstream.end();
