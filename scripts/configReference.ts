@@ -44,6 +44,8 @@ function rows(schema: Node, node: Node, prefix: string, out: string[][]): void {
       const def = c.default === undefined ? '' : `\`${JSON.stringify(c.default)}\``;
       out.push([`\`${name}\``, typeOf(schema, child), def, describe(c)]);
       rows(schema, c, name, out);
+      // A field that is a value or an object ("compress": true or { … }): the object's fields too.
+      for (const alt of ((c.anyOf ?? c.oneOf) as Node[] | undefined) ?? []) if (deref(schema, alt).properties) rows(schema, alt, name, out);
     }
   }
   const additional = n.additionalProperties;

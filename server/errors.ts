@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   CONFIG_NOT_FOUND: 'the config file named does not exist',
   CONFIG_PATH_MISSING: 'a file the config names (envFile, python, tls cert or key) does not exist',
   CONFIG_APPLY_FAILED: 'a new config passed its checks but could not be built; the running config keeps serving',
+  CONFIG_BALANCE_UNUSED: 'balance, maxFails or failTimeout on a route that is not a proxy route',
   // serving
   PORT_IN_USE: 'the port to listen on is taken',
   LISTEN_FAILED: 'the server could not listen',

@@ -14,6 +14,18 @@ export const DEFAULTS = {
     reload: schemaDefault('/definitions/pythonPool/properties/reload'),
   },
   poolTimeout: schemaDefault('/definitions/poolTimeout'),
+  route: {
+    compress: schemaDefault('/definitions/route/properties/compress'),
+    balance: schemaDefault('/definitions/route/properties/balance'),
+    maxFails: schemaDefault('/definitions/route/properties/maxFails'),
+    failTimeout: schemaDefault('/definitions/route/properties/failTimeout'),
+  },
+  compression: {
+    types: schemaDefault('/definitions/compression/properties/types'),
+    minSize: schemaDefault('/definitions/compression/properties/minSize'),
+    gzipLevel: schemaDefault('/definitions/compression/properties/gzipLevel'),
+    brotliQuality: schemaDefault('/definitions/compression/properties/brotliQuality'),
+  },
   env: schemaDefault('/definitions/env'),
   limits: {
     maxBodySize: schemaDefault('/properties/limits/properties/maxBodySize'),

@@ -10,6 +10,7 @@ import { LineIndex, spanOf, type Anchor, type Span } from './positions';
 const WARNING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_UNKNOWN_FIELD',
   'CONFIG_POOL_UNUSED',
+  'CONFIG_BALANCE_UNUSED',
   // The module may be installed in the environment rather than be a file in the folder.
   'CONFIG_APP_MODULE_MISSING',
   // What `servestack export` cannot carry over exactly: production does something else.

@@ -16,7 +16,9 @@ import { isValidPort, parseListen } from './listen';
 import { closest } from './suggest';
 import { trustedProxyError } from '../proxy/trustedFront';
 import type {
+  BalanceConfig,
   CommandPoolConfig,
+  CompressionConfig,
   InterfaceKind,
   LimitsConfig,
   ListenConfig,
@@ -205,6 +207,7 @@ function resolveRoute(raw: Obj, route: Obj, index: number, ctx: Ctx): RouteConfi
     ...(route.maxBodySize !== undefined ? { maxBodySize: unit(ctx, parseSize, route.maxBodySize, undefined, at('maxBodySize')) } : {}),
     ...(route.rateLimit !== undefined ? { rateLimit: unit(ctx, parseRate, route.rateLimit, undefined, at('rateLimit')) } : {}),
     ...(typeof route.requestBuffering === 'boolean' ? { requestBuffering: route.requestBuffering } : {}),
+    ...resolveCompress(route.compress, ctx, at('compress')),
   };
   if (typeof route.static === 'string') {
     const root = inFolder(ctx, route.static);
@@ -232,15 +235,46 @@ function resolveRoute(raw: Obj, route: Obj, index: number, ctx: Ctx): RouteConfi
     }
     return { kind: 'pool', pool: route.pool, ...base };
   }
-  if (typeof route.proxy === 'string') return { kind: 'proxy', target: route.proxy, ...base };
+  const targets = typeof route.proxy === 'string' ? [route.proxy] : Array.isArray(route.proxy) ? route.proxy.filter((t): t is string => typeof t === 'string') : [];
+  if (targets.length > 0) {
+    const d = DEFAULTS.route;
+    const balance: BalanceConfig = {
+      method: route.balance === 'least-conn' ? 'least-conn' : (d.balance as BalanceConfig['method']),
+      maxFails: pick(route.maxFails, 'number', d.maxFails as number),
+      failTimeoutMs: unit(ctx, parseDuration, route.failTimeout, d.failTimeout, at('failTimeout')) ?? 0,
+    };
+    return { kind: 'proxy', target: targets[0], targets, balance, ...base };
+  }
+  for (const field of ['balance', 'maxFails', 'failTimeout']) {
+    if (route[field] !== undefined) {
+      ctx.list.add('CONFIG_BALANCE_UNUSED', `${describePath(at(field), raw)} only applies to a "proxy" route; remove it`, at(field), { anchor: 'key' });
+    }
+  }
   return undefined; // none or several of static/pool/proxy: reported by the schema check
+}
+
+/** "compress": true or left out → the defaults; false → off; an object → the defaults with its fields. */
+function resolveCompress(written: unknown, ctx: Ctx, path: JSONPath): { compress?: CompressionConfig } {
+  const value = written ?? DEFAULTS.route.compress;
+  if (value === false) return {};
+  const options = isObject(value) ? value : {};
+  const d = DEFAULTS.compression;
+  const types = Array.isArray(options.types) ? options.types.filter((t): t is string => typeof t === 'string') : (d.types as string[]);
+  return {
+    compress: {
+      types,
+      minSize: unit(ctx, parseSize, options.minSize, d.minSize, [...path, 'minSize']) ?? 0,
+      gzipLevel: pick(options.gzipLevel, 'number', d.gzipLevel as number),
+      brotliQuality: pick(options.brotliQuality, 'number', d.brotliQuality as number),
+    },
+  };
 }
 
 function resolveRoutes(raw: Obj, ctx: Ctx): RouteConfig[] {
   if (raw.routes === undefined) {
     // Left out with exactly one pool: everything goes to it (index -1: not in the file).
     const names = isObject(raw.pools) ? Object.keys(raw.pools) : [];
-    return names.length === 1 ? [{ kind: 'pool', pool: names[0], path: '/', index: -1 }] : [];
+    return names.length === 1 ? [{ kind: 'pool', pool: names[0], path: '/', index: -1, ...resolveCompress(undefined, ctx, []) }] : [];
   }
   if (!Array.isArray(raw.routes)) return [];
   const routes: RouteConfig[] = [];

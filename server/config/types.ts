@@ -56,6 +56,8 @@ interface RouteBase {
   rateLimit?: { count: number; perMs: number };
   /** Read the whole body before dispatch; undefined = the upstream's default (on for WSGI pools). */
   requestBuffering?: boolean;
+  /** On-the-fly compression of this route's answers; undefined = off ("compress": false). */
+  compress?: CompressionConfig;
   /**
    * 0-based index in the routes array of the config file, for diagnostics and reveal.
    * -1 for the route the loader adds when "routes" is left out (the only pool at "/").
@@ -64,7 +66,31 @@ interface RouteBase {
 }
 export interface StaticRoute extends RouteBase { kind: 'static'; root: string /* absolute */ }
 export interface PoolRoute extends RouteBase { kind: 'pool'; pool: string }
-export interface ProxyRoute extends RouteBase { kind: 'proxy'; target: string /* URL */ }
+export interface ProxyRoute extends RouteBase {
+  kind: 'proxy';
+  /** The first URL (the only one, unless the route balances). */
+  target: string;
+  /** Every URL, in the order written; more than one: balanced. */
+  targets: string[];
+  balance: BalanceConfig;
+}
+
+/** How a proxy route with several URLs spreads requests, and when it takes a failing one out (NGINX's upstream block). */
+export interface BalanceConfig {
+  method: 'round-robin' | 'least-conn';
+  /** Failures within failTimeoutMs that take a URL out; 0 = never. */
+  maxFails: number;
+  failTimeoutMs: number;
+}
+
+export interface CompressionConfig {
+  /** Media type patterns, "*" matching any part ("text/*", "application/*+json"). */
+  types: string[];
+  /** Bytes; a smaller Content-Length is sent as it is. */
+  minSize: number;
+  gzipLevel: number;
+  brotliQuality: number;
+}
 export type RouteConfig = StaticRoute | PoolRoute | ProxyRoute;
 
 export interface ListenConfig {

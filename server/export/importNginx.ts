@@ -132,7 +132,7 @@ const IMPLIED = new Set([
   'client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path', 'sendfile',
   'tcp_nopush', 'tcp_nodelay', 'server_tokens', 'absolute_redirect', 'merge_slashes', 'client_header_buffer_size',
   'proxy_buffering', 'proxy_buffer_size', 'proxy_buffers', 'proxy_busy_buffers_size', 'client_body_timeout', 'send_timeout',
-  'keepalive_timeout', 'types', 'server_name', 'index', 'autoindex', 'disable_symlinks', 'etag', 'gzip_static', 'gzip_vary',
+  'keepalive_timeout', 'types', 'server_name', 'index', 'autoindex', 'disable_symlinks', 'etag', 'gzip_static', 'gzip_vary', 'gzip', 'gzip_types', 'gzip_min_length', 'gzip_comp_level', 'gzip_proxied',
   'charset', 'charset_types', 'proxy_http_version', 'proxy_set_header', 'proxy_hide_header', 'proxy_read_timeout',
   'proxy_send_timeout', 'proxy_connect_timeout', 'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_ssl_server_name',
   'limit_req_status', 'user', 'keepalive', 'types_hash_max_size', 'types_hash_bucket_size', 'zone', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers',

@@ -2,7 +2,8 @@
 // place to adjust a mapping. Generators (nginx.ts, gunicorn.ts) take their values from the
 // functions here, and the exported README prints FIELD_MAP, so a changed mapping shows in
 // both. A unit test fails when a schema field has no row in FIELD_MAP.
-import type { LimitsConfig, PoolConfig, PythonPoolConfig, RouteConfig } from '../config/types';
+import type { BalanceConfig, CompressionConfig, LimitsConfig, PoolConfig, PythonPoolConfig, RouteConfig } from '../config/types';
+import { isCompressibleType } from '../proxy/compress';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -92,9 +93,43 @@ export function limitDirectives(limits: LimitsConfig): Directive[] {
 
 export type UpstreamKind = 'wsgi' | 'asgi' | 'command' | 'url' | 'static';
 
-/** A route's proxy_request_buffering: the route's requestBuffering, else on for WSGI pools only. */
+/** A route's proxy_request_buffering: the route's requestBuffering, else on for WSGI pools and balanced URL routes. */
 export function requestBuffering(route: RouteConfig, kind: UpstreamKind): boolean {
-  return route.requestBuffering ?? kind === 'wsgi';
+  return route.requestBuffering ?? (kind === 'wsgi' || (route.kind === 'proxy' && route.targets.length > 1));
+}
+
+/** The name of the upstream block a balanced proxy route is exported to. */
+export function balancedUpstreamName(route: RouteConfig): string {
+  return `servestack_route${route.index}`;
+}
+
+/** The `server` line of one member: host:port with NGINX's max_fails and fail_timeout from the route. */
+export function balancedServer(url: string, balance: BalanceConfig): string {
+  const u = new URL(url.replace(/^ws/i, 'http'));
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  return `${u.hostname}:${port} max_fails=${balance.maxFails} fail_timeout=${nginxTime(balance.failTimeoutMs)}`;
+}
+
+/**
+ * A route's compress as NGINX's gzip module (brotli needs the ngx_brotli module, written
+ * as a comment). gzip_types takes exact types: each pattern is expanded against the
+ * known types, text/html is always on in NGINX.
+ */
+export function compressionDirectives(compress: CompressionConfig | undefined, knownTypes: Iterable<string>, withVary: boolean): Directive[] {
+  if (!compress) return [{ name: 'gzip', value: 'off', from: 'the route\'s "compress": false' }];
+  const types = new Set<string>();
+  for (const pattern of compress.types) if (!pattern.includes('*')) types.add(pattern.toLowerCase());
+  // NGINX hashes *_types in 64-byte buckets: a longer name (a vnd.…+xml type) fails nginx -t.
+  for (const type of knownTypes) if (type.length <= 48 && isCompressibleType(type, compress.types)) types.add(type);
+  types.delete('text/html');
+  return [
+    { name: 'gzip', value: 'on', from: 'routes[].compress' },
+    { name: 'gzip_types', value: [...types].sort().join(' ') || 'text/plain', from: 'routes[].compress.types' },
+    { name: 'gzip_min_length', value: String(compress.minSize), from: 'routes[].compress.minSize' },
+    { name: 'gzip_comp_level', value: String(compress.gzipLevel), from: 'routes[].compress.gzipLevel' },
+    ...(withVary ? [{ name: 'gzip_vary', value: 'on', from: 'Vary: Accept-Encoding, as ServeStack sends it' }] : []),
+    { name: 'gzip_proxied', value: 'any', from: 'ServeStack compresses app answers whatever their caching headers' },
+  ];
 }
 
 /** proxy_read_timeout: never shorter than the pool's timeout (Gunicorn's acts first). */
@@ -169,7 +204,11 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'routes[].path', nginx: '`location <path>`; `location = <path without slash>` answers the 301', gunicorn: '—' },
   { field: 'routes[].static', nginx: '`alias`, `gzip_static`, `etag`, `Cache-Control: no-cache`, dotfiles 404', gunicorn: '—', note: 'Precompressed .br siblings need the ngx_brotli module; .gz siblings are served.' },
   { field: 'routes[].pool', nginx: '`proxy_pass http://<pool>`', gunicorn: '—' },
-  { field: 'routes[].proxy', nginx: '`proxy_pass <url>` with `Upgrade`/`Connection` for WebSockets', gunicorn: '—' },
+  { field: 'routes[].proxy', nginx: '`proxy_pass <url>` with `Upgrade`/`Connection` for WebSockets; several URLs: an `upstream servestack_route<index>` block with a `server` line each, `proxy_next_upstream error timeout`', gunicorn: '—' },
+  { field: 'routes[].balance', nginx: '`least_conn` in the route\'s `upstream` block (round robin is NGINX\'s default)', gunicorn: '—' },
+  { field: 'routes[].maxFails', nginx: '`max_fails=` on each `server` line', gunicorn: '—' },
+  { field: 'routes[].failTimeout', nginx: '`fail_timeout=` on each `server` line', gunicorn: '—', note: 'NGINX sends the next request to a failed server once fail_timeout is up, as ServeStack probes it.' },
+  { field: 'routes[].compress', nginx: '`gzip on`, `gzip_types`, `gzip_min_length`, `gzip_comp_level`, `gzip_vary on`, `gzip_proxied any` in the location', gunicorn: '—', note: 'On-the-fly brotli needs the ngx_brotli module: its directives are written as comments. NGINX compresses static files on every request; ServeStack once per file.' },
   { field: 'routes[].maxBodySize', nginx: '`client_max_body_size` in the location', gunicorn: '—' },
   { field: 'routes[].rateLimit', nginx: '`limit_req_zone` + `limit_req … burst=count-1 nodelay`, `limit_req_status 429`', gunicorn: '—', note: 'Counted per NGINX host.' },
   { field: 'routes[].requestBuffering', nginx: '`proxy_request_buffering` (default on for WSGI pools, off otherwise)', gunicorn: '—' },

@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import mime from 'mime-types';
 import { ServeStackError } from '../errors';
 import { errorPageHtml } from '../proxy/errorPages';
-import { CONNECT_TIMEOUT, limitDirectives, nginxSize, nginxTime, readTimeoutMs, type Directive } from './mapping';
+import { CONNECT_TIMEOUT, balancedServer, balancedUpstreamName, compressionDirectives, limitDirectives, nginxSize, nginxTime, readTimeoutMs, type Directive } from './mapping';
 import type { ExportPlan, RoutePlan } from './plan';
 
 /** A word as NGINX reads it: bare when safe, else double-quoted with \ and " escaped. */
@@ -157,7 +157,10 @@ function proxyHeaders(w: Writer, websocket: boolean): void {
 function upstreamLocation(w: Writer, plan: ExportPlan, r: RoutePlan): void {
   const route = r.route;
   if (route.kind === 'static') return;
-  const target = route.kind === 'proxy' ? route.target.replace(/^ws(s?):/i, 'http$1:') : `http://${r.pool!.name}`;
+  const balanced = route.kind === 'proxy' && route.targets.length > 1;
+  let target = route.kind === 'proxy' ? route.target.replace(/^ws(s?):/i, 'http$1:') : `http://${r.pool!.name}`;
+  // A balanced route: the upstream block in place of the host, the first URL's scheme and path kept.
+  if (balanced) target = target.replace(/^(https?:\/\/)[^/?#]+/i, `$1${balancedUpstreamName(route)}`);
   w.directive('proxy_pass', nginxQuote(target));
   if (route.kind === 'proxy' && /^https:/i.test(target)) w.directive('proxy_ssl_server_name', 'on');
   proxyHeaders(w, r.websocket);
@@ -167,10 +170,10 @@ function upstreamLocation(w: Writer, plan: ExportPlan, r: RoutePlan): void {
   w.directive('proxy_connect_timeout', CONNECT_TIMEOUT);
   w.line(`proxy_request_buffering ${r.buffering ? 'on' : 'off'}; # ${route.requestBuffering === undefined ? `the default for ${r.kind === 'url' ? 'URL routes' : `${r.kind.toUpperCase()} pools`}` : 'the route\'s requestBuffering'}`);
   w.directive('proxy_buffering', 'on');
-  if (route.kind === 'pool') {
-    w.line('# A connection error or a worker that died retries an idempotent request on the next app host.');
+  if (route.kind === 'pool' || balanced) {
+    w.line(balanced ? '# A connection error or a timeout retries the request on the next URL (each one once).' : '# A connection error or a worker that died retries an idempotent request on the next app host.');
     w.directive('proxy_next_upstream', 'error', 'timeout');
-    w.directive('proxy_next_upstream_tries', '2');
+    w.directive('proxy_next_upstream_tries', String(balanced && route.kind === 'proxy' ? route.targets.length : 2));
   }
   w.directive('error_page', '413', '@servestack_413');
   w.directive('error_page', '502', '@servestack_502');
@@ -257,6 +260,18 @@ export function nginxConf(plan: ExportPlan): string {
     w.line('# Rate limits per client address and route (routes[].rateLimit).');
     for (const r of zones) w.directive('limit_req_zone', '$binary_remote_addr', `zone=${r.zone}:10m`, `rate=${r.rate!.rate}`);
   }
+  for (const r of plan.routes) {
+    const route = r.route;
+    if (route.kind !== 'proxy' || route.targets.length < 2) continue;
+    w.line();
+    w.line(`# routes[${route.index}] ${route.path}: its URLs, balanced (${route.balance.method}), a failing one out for failTimeout.`);
+    w.open(`upstream ${balancedUpstreamName(route)}`);
+    w.line(`zone ${balancedUpstreamName(route)} 64k; # one rotation and one view of failed servers for all NGINX workers`);
+    if (route.balance.method === 'least-conn') w.directive('least_conn');
+    for (const url of route.targets) w.directive('server', balancedServer(url, route.balance));
+    w.directive('keepalive', '16');
+    w.close();
+  }
   for (const pool of plan.pools) {
     w.line();
     w.line(pool.config.kind === 'python' ? `# Pool "${pool.name}": Gunicorn (${pool.gunicornFile}) on each app host.` : `# Pool "${pool.name}": its command (${pool.unit}), on $PORT ${pool.port}.`);
@@ -295,6 +310,10 @@ export function nginxConf(plan: ExportPlan): string {
     w.open(`location ${nginxQuote(p)}`);
     if (r.route.maxBodySize !== undefined) w.line(`client_max_body_size ${nginxSize(r.route.maxBodySize)}; # the route's maxBodySize`);
     rateLimit(w, r);
+    for (const d of compressionDirectives(r.route.compress, new Set(Object.values(mime.types)), r.route.kind !== 'static')) w.commented(d);
+    if (r.route.compress) {
+      w.line(`# brotli on; brotli_comp_level ${r.route.compress.brotliQuality}; brotli_types <as gzip_types>; # with the ngx_brotli module`);
+    }
     staticLocation(w, r);
     upstreamLocation(w, plan, r);
     w.close();

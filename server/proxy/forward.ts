@@ -9,7 +9,10 @@ import type { TempFiles } from '../upstream/tempFiles';
 import type { BodySource, ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers';
 import { sendErrorPage } from './errorPages';
+import { compressionStage } from './compress';
+import type { CompressionConfig } from '../config/types';
 import { ResponseBuffer } from './responseBuffer';
+import type { BodySink, ResponseStage, StageContext } from './responseStages';
 import { refusedStatus } from './strictFront';
 
 export interface ForwardOptions {
@@ -22,6 +25,14 @@ export interface ForwardOptions {
   bufferSize: number;
   maxTempFileSize: number;
   tempFiles: TempFiles;
+  /** The route's on-the-fly compression; undefined: off. */
+  compress?: CompressionConfig;
+  /**
+   * Body transforms that run before compression, in order (the dev loop's script
+   * injection): each sees the head and the body as the upstream sent them, after the
+   * stages before it. See responseStages.ts.
+   */
+  stages?: readonly ResponseStage[];
 }
 
 export interface ForwardDone {
@@ -108,6 +119,10 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
 class Exchange {
   private call: UpstreamCall | undefined;
   private buffer: ResponseBuffer | undefined;
+  /** Where the answer's body goes: the first stage, or the buffer when no stage wraps it. */
+  private body: BodySink | undefined;
+  /** Reasons the upstream is held (the buffer is full, a stage is behind); it runs at 0. */
+  private holds = 0;
   private attempts = 0;
   private submittedAt = 0;
   private worker: string | undefined;
@@ -129,6 +144,7 @@ class Exchange {
       // The client left before the answer was complete (NGINX logs 499), or the front refused its body.
       this.finish(this.res.writableFinished ? this.status : refusedStatus(this.res) ?? 499);
       this.call?.cancel();
+      this.body?.abort();
       this.buffer?.release();
     });
     this.attempt();
@@ -154,7 +170,7 @@ class Exchange {
     const sink: ResponseSink = {
       assigned: (who) => void (this.worker = who),
       start: (status, headers) => this.onStart(status, headers),
-      data: (chunk) => this.buffer?.write(chunk),
+      data: (chunk) => this.body?.write(chunk),
       end: () => this.onEnd(),
       fail: (failure) => this.onFail(failure),
     };
@@ -164,25 +180,50 @@ class Exchange {
   private onStart(status: number, headers: [string, string][]): void {
     if (this.over) return;
     this.status = status;
-    this.res.writeHead(status, downstreamResponseHeaders(headers));
-    const call = this.call;
-    this.buffer = new ResponseBuffer(this.res, {
+    const flat = downstreamResponseHeaders(headers);
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
+    const context: StageContext = {
+      method: this.request.method,
+      url: this.request.url,
+      requestHeaders: this.req.headers,
+      status,
+      headers: pairs,
+      hold: () => this.hold(),
+      release: () => this.release(),
+    };
+    // The hook for body transforms: the route's stages, then compression, then the buffer.
+    const wrappers = [...(this.options.stages ?? []), compressionStage(this.options.compress)].flatMap((stage) => stage(context) ?? []);
+    this.status = context.status;
+    this.res.writeHead(context.status, context.headers.flat());
+    const buffer = new ResponseBuffer(this.res, {
       bufferSize: this.options.bufferSize,
       maxTempFileSize: this.options.maxTempFileSize,
       tempFiles: this.options.tempFiles,
-      pauseUpstream: () => call?.pause(),
-      resumeUpstream: () => call?.resume(),
+      pauseUpstream: () => this.hold(),
+      resumeUpstream: () => this.release(),
     });
+    this.buffer = buffer;
+    let body: BodySink = { write: (chunk) => buffer.write(chunk), end: () => buffer.end(), abort: () => buffer.cut() };
+    for (const wrap of wrappers.reverse()) body = wrap(body);
+    this.body = body;
+  }
+
+  private hold(): void {
+    if (this.holds++ === 0) this.call?.pause();
+  }
+
+  private release(): void {
+    if (this.holds > 0 && --this.holds === 0) this.call?.resume();
   }
 
   private onEnd(): void {
     if (this.over) return;
     this.releaseBody();
-    const buffer = this.buffer!;
     // Logged when the last byte has left, with the time the upstream took.
     const upstreamMs = performance.now() - this.submittedAt;
     this.res.once('finish', () => this.finish(this.status, upstreamMs));
-    buffer.end();
+    this.body!.end();
   }
 
   private onFail(failure: UpstreamFailure): void {
@@ -190,12 +231,12 @@ class Exchange {
     if (this.buffer) {
       // Headers (and maybe part of the body) went out: cut, so the client sees it is short.
       this.finish(this.status);
-      this.buffer.cut();
+      this.body!.abort();
       this.releaseBody();
       return;
     }
     const body = this.request.body;
-    if (failure.code === 'LOST' && this.attempts < 2 && RETRYABLE_METHODS.has(this.request.method) && (!body || body.replayable)) {
+    if (!this.upstream.failsOver && failure.code === 'LOST' && this.attempts < 2 && RETRYABLE_METHODS.has(this.request.method) && (!body || body.replayable)) {
       this.attempt();
       return;
     }

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import type { LimitsConfig, ListenConfig, RouteConfig } from '../config/types';
 import { ServeStackError } from '../errors';
 import type { Logger } from '../log';
+import { BalancedUpstream } from '../upstream/balanced';
 import { HttpUpstream } from '../upstream/http';
 import type { TempFiles } from '../upstream/tempFiles';
 import type { Upstream, UpstreamRequest } from '../upstream/types';
@@ -61,9 +62,11 @@ export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>,
   const limiters = new Map<number, RateLimiter>();
   const urls = new Map<number, Upstream>();
   for (const route of routes) {
-    if (route.kind === 'proxy') urls.set(route.index, HttpUpstream.toUrl(route.target));
+    if (route.kind === 'proxy') {
+      urls.set(route.index, route.targets.length > 1 ? new BalancedUpstream(route.path, route.targets, route.balance) : HttpUpstream.toUrl(route.target));
+    }
     if (route.kind === 'static') {
-      statics.set(route.index, createStaticHandler(route.root, { onError: (err) => logger.error('server', `static ${route.path}: ${(err as Error).message}`) }));
+      statics.set(route.index, createStaticHandler(route.root, { onError: (err) => logger.error('server', `static ${route.path}: ${(err as Error).message}`), compress: route.compress }));
     }
     if (route.rateLimit) limiters.set(route.index, new RateLimiter(route.rateLimit.count, route.rateLimit.perMs));
   }
@@ -274,6 +277,7 @@ export class ProxyServer {
       bufferSize: routes.limits.bufferSize,
       maxTempFileSize: routes.limits.maxTempFileSize,
       tempFiles: this.tempFiles,
+      compress: route.compress,
     }, ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker));
   }
 

@@ -41,6 +41,19 @@ export class ByteLru<V extends Sized> {
     }
   }
 
+  /** An entry already held grew by `delta` bytes (its `bytes` already counts them): evict to fit. */
+  grew(key: string, v: V, delta: number): void {
+    if (this.map.get(key) !== v) return;
+    this.total += delta;
+    if (v.bytes > this.maxBytes) return this.delete(key, v);
+    for (const [k, old] of this.map) {
+      if (this.total <= this.maxBytes) break;
+      if (old === v) continue;
+      this.map.delete(k);
+      this.total -= old.bytes;
+    }
+  }
+
   /** Deletes `key`, only if it still maps to `expected` when given (a refill may have won). */
   delete(key: string, expected?: V): void {
     const old = this.map.get(key);

@@ -1,6 +1,6 @@
 // The HTTP cases of static serving, one named check each (as `send` does), pure over
 // request headers and a file's validators: preconditions (RFC 9110 §13.2.2 order), Range
-// and If-Range (§14), Accept-Encoding for precompressed siblings, and the tiny error page.
+// and If-Range (§14), and the tiny error page. Accept-Encoding is negotiated in compress.ts.
 import type * as http from 'node:http';
 import { STATUS_CODES } from 'node:http';
 
@@ -100,46 +100,6 @@ function ifRangeMatches(ifRange: string, v: Validators): boolean {
   if (value.startsWith('"') || value.startsWith('W/')) return value === v.etag;
   const t = Date.parse(value);
   return !Number.isNaN(t) && t === v.mtimeSec * 1000;
-}
-
-export type Encoding = 'br' | 'gzip';
-export interface Accepted {
-  br: boolean;
-  gzip: boolean;
-}
-
-// Browsers send one Accept-Encoding string over and over: parse each distinct one once.
-const acceptMemo = new Map<string, Accepted>();
-const ACCEPT_NONE: Accepted = { br: false, gzip: false };
-
-export function acceptedEncodings(header: string | undefined): Accepted {
-  if (!header) return ACCEPT_NONE;
-  const known = acceptMemo.get(header);
-  if (known) return known;
-  const result: Accepted = { br: false, gzip: false };
-  let star: boolean | undefined;
-  const named = new Set<string>();
-  for (const part of header.split(',')) {
-    const [name, ...params] = part.split(';');
-    const coding = name.trim().toLowerCase();
-    let q = 1;
-    for (const p of params) {
-      const [k, val] = p.split('=');
-      if (k.trim().toLowerCase() === 'q') q = Number(val);
-    }
-    const ok = q > 0; // NaN (a malformed q) counts as refused
-    if (coding === '*') star = ok;
-    else named.add(coding);
-    if (coding === 'br') result.br = ok;
-    else if (coding === 'gzip' || coding === 'x-gzip') result.gzip = result.gzip || ok;
-  }
-  if (star !== undefined) {
-    if (!named.has('br')) result.br = star;
-    if (!named.has('gzip') && !named.has('x-gzip')) result.gzip = star;
-  }
-  if (acceptMemo.size >= 64) acceptMemo.clear(); // bounded: hostile clients can vary it
-  acceptMemo.set(header, result);
-  return result;
 }
 
 // ── Responses ──────────────────────────────────────────────────────────────────────

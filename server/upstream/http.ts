@@ -4,11 +4,13 @@
 // ("http://h:1/api/") has the route's prefix replaced by it.
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from './types';
+import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from './types';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 /** NGINX's proxy_read_timeout. */
 const READ_TIMEOUT_MS = 60000;
+/** NGINX's proxy_connect_timeout as exported (mapping.ts CONNECT_TIMEOUT): a member that never accepts is failed over. */
+const CONNECT_TIMEOUT_MS = 5000;
 
 /** NGINX's rule; it needs the target as written, since URL parsing turns "http://h" into "http://h/". */
 export function upstreamPath(rawTarget: string, routePrefix: string, url: string): string {
@@ -64,6 +66,12 @@ export class HttpUpstream implements Upstream {
       const req = http.request({ ...requestOptions(request, target), agent });
       upstreamReq = req;
       req.setTimeout(READ_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return; // a kept-alive connection
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ECONNECTTIMEOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
       req.on('response', (res) => {
         response = res;
         const pairs: [string, string][] = [];
@@ -81,6 +89,7 @@ export class HttpUpstream implements Upstream {
       });
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'ETIMEDOUT') return fail({ code: 'TIMEOUT', message: `${origin} did not answer within ${READ_TIMEOUT_MS / 1000}s` });
+        if (error.code === 'ECONNECTTIMEOUT') return fail({ code: 'UNREACHABLE', message: `${origin} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s` });
         const connect = error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH' || error.code === 'EADDRNOTAVAIL';
         fail({ code: connect ? 'UNREACHABLE' : 'LOST', message: `${origin} could not be reached (${error.code ?? error.message}). Is it running?` });
       });
@@ -112,22 +121,31 @@ export class HttpUpstream implements Upstream {
     };
   }
 
-  /** WebSocket (or any Upgrade) pass-through: the two sockets are joined. */
-  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer): void {
+  /**
+   * WebSocket (or any Upgrade) pass-through: the two sockets are joined. `done` gets how
+   * it ended (the access line). `reached` says whether the upstream answered (for
+   * health); returning true on a failure means the caller takes the client's socket
+   * elsewhere, so nothing is written to it and `done` is not called.
+   */
+  upgrade(request: UpstreamRequest, socket: Socket, head: Buffer, done?: (outcome: UpgradeOutcome) => void, reached?: (ok: boolean) => boolean | void): void {
+    const refuse = (status: number, line: string) => {
+      socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      done?.({ status, bytes: 0 });
+    };
     void this.target().then((target) => {
-      if (typeof target !== 'string') {
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
+      if (typeof target !== 'string') return refuse(503, '503 Service Unavailable');
       const options = requestOptions(request, target);
       const headers = options.headers as Record<string, string | string[]>;
       headers.connection = 'Upgrade';
       headers.upgrade = request.upgrade ?? 'websocket';
       const upstream = http.request({ ...options, headers });
       upstream.on('upgrade', (upRes, upSocket, upHead) => {
+        reached?.(true);
         let response = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`;
         for (let i = 0; i < upRes.rawHeaders.length; i += 2) response += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`;
         socket.write(response + '\r\n');
+        const handshakeBytes = socket.bytesWritten;
+        socket.once('close', () => done?.({ status: upRes.statusCode ?? 101, bytes: Math.max(0, socket.bytesWritten - handshakeBytes) }));
         if (upHead.length) socket.write(upHead);
         if (head.length) upSocket.write(head);
         upSocket.pipe(socket).pipe(upSocket);
@@ -135,9 +153,14 @@ export class HttpUpstream implements Upstream {
         socket.on('error', () => upSocket.destroy());
       });
       upstream.on('response', (upRes) => {
+        reached?.(true);
         socket.end(`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\nConnection: close\r\n\r\n`);
+        done?.({ status: upRes.statusCode ?? 502, bytes: 0 });
       });
-      upstream.on('error', () => socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
+      upstream.on('error', () => {
+        if (reached?.(false) === true) return; // the caller tries elsewhere
+        refuse(502, '502 Bad Gateway');
+      });
       upstream.end();
     });
   }

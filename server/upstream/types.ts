@@ -77,6 +77,8 @@ export interface Upstream {
    * the route does not say: true for sync (WSGI) workers, which a slow upload would hold.
    */
   readonly buffersRequestsByDefault: boolean;
+  /** true: the upstream already tries another of its members before it reports a failure, so the proxy does not retry (balanced.ts). */
+  readonly failsOver?: boolean;
   submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall;
   /**
    * WebSocket (or other Upgrade) pass-through; absent when the upstream cannot take one.

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DIFFERENCES } from '../../server/export/readme';
 import { errorPageHtml } from '../../server/proxy/errorPages';
@@ -208,6 +208,26 @@ const probes: Probe[] = [
       return { equal: { statuses: replies.map((r) => r.status), ...matter(last), body: last.text } };
     },
   },
+  {
+    name: 'an app answer over 1 KiB compressed with gzip on the fly, Vary, no length; identity without Accept-Encoding',
+    async run(port) {
+      const gz = await get(port, '/api/big', { 'Accept-Encoding': 'gzip' });
+      const plain = await get(port, '/api/big');
+      const decoded = gunzipSync(gz.body);
+      return { equal: [{ status: gz.status, encoding: gz.headers['content-encoding'], vary: gz.headers.vary, length: gz.headers['content-length'], body: sha(decoded) }, { status: plain.status, encoding: plain.headers['content-encoding'], body: sha(plain.body) }] };
+    },
+  },
+  {
+    name: 'a route balanced over two URLs, one of them down: every request is answered by the live one',
+    async run(port) {
+      const replies = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await get(port, '/lb/who');
+        replies.push(`${r.status} ${r.text}`);
+      }
+      return { equal: replies };
+    },
+  },
 ];
 
 /** A probe that throws is recorded as its error, so one failure does not hide the rest. */
@@ -225,6 +245,9 @@ describe('export parity: servestack serve and the exported NGINX + Gunicorn answ
   let port: number;
   let wsServer: WebSocketServer;
   let wsPort: number;
+  let live: http.Server;
+  let livePort: number;
+  let deadPort: number;
   const results: Record<Side, Map<string, Observed>> = { servestack: new Map(), nginx: new Map() };
 
   before(async () => {
@@ -234,6 +257,10 @@ describe('export parity: servestack serve and the exported NGINX + Gunicorn answ
     wsServer = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => wsServer.once('listening', () => resolve()));
     wsPort = (wsServer.address() as { port: number }).port;
+    live = http.createServer((req, res) => res.end(`live ${req.url}`));
+    await new Promise<void>((resolve) => live.listen(0, '127.0.0.1', () => resolve()));
+    livePort = (live.address() as { port: number }).port;
+    deadPort = await freePort(); // nothing listens there
     wsServer.on('connection', (socket, req) => {
       wsSeen.push({ url: req.url, headers: req.headers });
       socket.on('message', (data) => socket.send(`echo:${String(data)}`));
@@ -241,6 +268,11 @@ describe('export parity: servestack serve and the exported NGINX + Gunicorn answ
     writeFileSync(path.join(dir, 'parity_app.py'), [
       'from flask import jsonify, request',
       'from app import app',
+      '',
+      '',
+      '@app.get("/api/big")',
+      'def big():',
+      '    return jsonify([{"row": i, "name": "item %d" % i} for i in range(200)])',
       '',
       '',
       '@app.get("/api/headers")',
@@ -264,6 +296,7 @@ describe('export parity: servestack serve and the exported NGINX + Gunicorn answ
       routes: [
         { path: '/static/', static: 'static' },
         { path: '/ws/', proxy: `http://127.0.0.1:${wsPort}` },
+        { path: '/lb/', proxy: [`http://127.0.0.1:${livePort}`, `http://127.0.0.1:${deadPort}`] },
         { path: '/limited/', pool: 'web', rateLimit: '3/m' },
         { path: '/small/', pool: 'web', maxBodySize: '1k' },
         { path: '/', pool: 'web' },
@@ -274,6 +307,7 @@ describe('export parity: servestack serve and the exported NGINX + Gunicorn answ
 
   after(async () => {
     await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    await new Promise<void>((resolve) => live.close(() => resolve()));
   });
 
   test('the request list against servestack serve', async () => {

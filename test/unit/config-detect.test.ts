@@ -5,10 +5,20 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { detectApp, loadConfig, parseConfigText, starterConfigText, type ServeConfig } from '../../server/config';
+import { CONFIG_SCHEMA, detectApp, loadConfig, parseConfigText, parseSize, starterConfigText, type ServeConfig } from '../../server/config';
 
 const FIXTURES = join(__dirname, '../fixtures/config');
 const at = (name: string) => join(FIXTURES, name);
+// Every route compresses unless it says otherwise: the schema's defaults, resolved.
+const compression = (CONFIG_SCHEMA as { definitions: { compression: { properties: Record<string, { default: unknown }> } } }).definitions.compression.properties;
+const COMPRESS = {
+  compress: {
+    types: compression.types.default,
+    minSize: parseSize(compression.minSize.default).value,
+    gzipLevel: compression.gzipLevel.default,
+    brotliQuality: compression.brotliQuality.default,
+  },
+};
 
 function pick(c: ReturnType<typeof detectApp>[number]) {
   return { target: c.target, interface: c.interface, file: c.file, line: c.line, framework: c.framework };
@@ -98,8 +108,8 @@ describe('serving a folder without config', () => {
   test('a Flask app: its static folder at /static/, everything else to the pool "web"', () => {
     const config = detected('flask');
     assert.deepEqual(config.routes, [
-      { kind: 'static', root: join(at('flask'), 'static'), path: '/static/', index: 0 },
-      { kind: 'pool', pool: 'web', path: '/', index: 1 },
+      { kind: 'static', root: join(at('flask'), 'static'), path: '/static/', index: 0, ...COMPRESS },
+      { kind: 'pool', pool: 'web', path: '/', index: 1, ...COMPRESS },
     ]);
     assert.deepEqual(
       Object.values(config.pools).map((p) => [p.kind, p.kind === 'python' && p.app, p.kind === 'python' && p.interface]),
@@ -110,12 +120,12 @@ describe('serving a folder without config', () => {
   test('a static site (index.html, no app): the folder at "/", no pools', () => {
     const config = detected('static-only');
     assert.deepEqual(config.pools, {});
-    assert.deepEqual(config.routes, [{ kind: 'static', root: at('static-only'), path: '/', index: 0 }]);
+    assert.deepEqual(config.routes, [{ kind: 'static', root: at('static-only'), path: '/', index: 0, ...COMPRESS }]);
   });
 
   test('a folder named "snow ☃ site" with a static folder "with space"', () => {
     const config = detected('snow ☃ site');
-    assert.deepEqual(config.routes[0], { kind: 'static', root: join(at('snow ☃ site'), 'with space'), path: '/with space/', index: 0 });
+    assert.deepEqual(config.routes[0], { kind: 'static', root: join(at('snow ☃ site'), 'with space'), path: '/with space/', index: 0, ...COMPRESS });
   });
 
   test('nothing found: CONFIG_NO_APP on the folder, saying what was looked for and what to do', () => {

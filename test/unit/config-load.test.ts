@@ -23,6 +23,17 @@ function only(diagnostics: Diagnostic[], code: string): Diagnostic {
 
 const WEB = '"pools": { "web": { "app": "app:app" } }';
 
+// Every route compresses unless it says otherwise: the schema's defaults, resolved.
+const compression = (CONFIG_SCHEMA as { definitions: { compression: { properties: Record<string, { default: unknown }> } } }).definitions.compression.properties;
+const COMPRESS = {
+  compress: {
+    types: compression.types.default,
+    minSize: parseSize(compression.minSize.default as string).value,
+    gzipLevel: compression.gzipLevel.default,
+    brotliQuality: compression.brotliQuality.default,
+  },
+};
+
 describe('positions', () => {
   test('points at the offending value with 1-based line/col and 0-based offset/length', () => {
     const text = `{\n  ${WEB},\n  "routes": [{ "path": "/", "pool": "web" }],\n  "limits": { "maxBodySize": "10x" }\n}\n`;
@@ -112,7 +123,7 @@ describe('defaults', () => {
 
   test('sends everything to the only pool when "routes" is left out (index -1: not in the file)', () => {
     const { config } = parse(`{ ${WEB} }`);
-    assert.deepEqual(config?.routes, [{ kind: 'pool', pool: 'web', path: '/', index: -1 }]);
+    assert.deepEqual(config?.routes, [{ kind: 'pool', pool: 'web', path: '/', index: -1, ...COMPRESS }]);
   });
 
   test('gives a command pool the shared pool timeout default', () => {
@@ -188,10 +199,20 @@ describe('routes and paths', () => {
     const { config, diagnostics } = parse(text);
     assert.deepEqual(diagnostics, []);
     assert.deepEqual(config?.routes, [
-      { kind: 'static', root: join(PROJECT, 'with space'), path: '/space/', index: 0 },
-      { kind: 'static', root: absolute, path: '/snow/', index: 1 },
-      { kind: 'proxy', target: 'http://127.0.0.1:5173', path: '/vite/', index: 2, maxBodySize: 1024, rateLimit: { count: 100, perMs: 60_000 } },
-      { kind: 'pool', pool: 'web', path: '/', index: 3 },
+      { kind: 'static', root: join(PROJECT, 'with space'), path: '/space/', index: 0, ...COMPRESS },
+      { kind: 'static', root: absolute, path: '/snow/', index: 1, ...COMPRESS },
+      {
+        kind: 'proxy',
+        target: 'http://127.0.0.1:5173',
+        targets: ['http://127.0.0.1:5173'],
+        balance: { method: 'round-robin', maxFails: 1, failTimeoutMs: 10_000 },
+        path: '/vite/',
+        index: 2,
+        maxBodySize: 1024,
+        rateLimit: { count: 100, perMs: 60_000 },
+        ...COMPRESS,
+      },
+      { kind: 'pool', pool: 'web', path: '/', index: 3, ...COMPRESS },
     ]);
     const web = config?.pools.web;
     assert.equal(web?.envFile, join(PROJECT, '.env'));
