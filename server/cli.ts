@@ -16,7 +16,7 @@ import { VERSION } from './version';
 const USAGE = `servestack ${VERSION} — run a Python web app the way production does
 
 usage:
-  servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
+  servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH] [--no-live-reload]
   servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
   servestack export [DIR] --out OUT [--hosts HOST:PORT,...] [--config FILE] [--port N] [--host H] [--workers N]
@@ -59,6 +59,7 @@ async function serve(args: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
       workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
+      'no-live-reload': { type: 'boolean' },
     },
   });
   const dir = path.resolve(positionals[0] ?? '.');
@@ -74,7 +75,7 @@ async function serve(args: string[]): Promise<number> {
   }
   let server: RunningServer;
   try {
-    server = await startServer({ config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides });
+    server = await startServer({ config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides, ...(values['no-live-reload'] ? { liveReload: false } : {}) });
   } catch (error) {
     const e = error instanceof ServeStackError ? error : undefined;
     err(e ? e.format() : `error: ${(error as Error).message}`);

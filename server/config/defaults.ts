@@ -24,4 +24,8 @@ export const DEFAULTS = {
     bufferSize: schemaDefault('/properties/limits/properties/bufferSize'),
     maxTempFileSize: schemaDefault('/properties/limits/properties/maxTempFileSize'),
   },
+  dev: {
+    liveReload: schemaDefault('/properties/dev/properties/liveReload'),
+    watch: schemaDefault('/properties/dev/properties/watch'),
+  },
 } as const;

@@ -88,6 +88,13 @@ export interface LimitsConfig {
   maxTempFileSize: number; // bytes of one response in a temp file before the worker waits; 0 = none
 }
 
+/** The developer loop (server/devloop): the live-reload script and what else reloads the pools. */
+export interface DevConfig {
+  liveReload: boolean;
+  /** Absolute files or folders whose change reloads the Python pools. */
+  watch: string[];
+}
+
 export interface ServeConfig {
   dir: string; // absolute workspace folder
   file?: string; // absolute config path; undefined when detected
@@ -97,6 +104,8 @@ export interface ServeConfig {
   pools: Record<string, PoolConfig>;
   routes: RouteConfig[];
   limits: LimitsConfig;
+  /** Filled in by the loader; a config built by hand (tests) gets the schema's defaults. */
+  dev?: DevConfig;
 }
 
 export interface LoadResult {

@@ -22,6 +22,8 @@ export interface ForwardOptions {
   bufferSize: number;
   maxTempFileSize: number;
   tempFiles: TempFiles;
+  /** The developer loop's HTML transform (server/devloop/inject.ts); it sees the upstream's bytes, before any compression. */
+  transformResponse?: (req: IncomingMessage, sink: ResponseSink) => ResponseSink;
 }
 
 export interface ForwardDone {
@@ -157,7 +159,9 @@ class Exchange {
       end: () => this.onEnd(),
       fail: (failure) => this.onFail(failure),
     };
-    this.call = this.upstream.submit(this.request, sink);
+    // ── the one response transform: the developer loop's script into HTML (before any compression)
+    const transformed = this.options.transformResponse ? this.options.transformResponse(this.req, sink) : sink;
+    this.call = this.upstream.submit(this.request, transformed);
   }
 
   private onStart(status: number, headers: [string, string][]): void {

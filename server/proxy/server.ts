@@ -20,6 +20,7 @@ import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
 import { createStaticHandler, type StaticHandler } from './static';
 import { StrictFront, admitRequest, answerRefusal, isWebSocketUpgrade } from './strictFront';
+import type { DevLoopFront } from '../devloop/devLoop';
 
 export interface ProxyRoutes {
   router: Router;
@@ -73,6 +74,8 @@ export class ProxyServer {
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
   address: { host: string; port: number } | undefined;
+  /** The developer loop (server/devloop): its reserved path and the HTML transform; undefined outside development. */
+  devLoop: DevLoopFront | undefined;
 
   constructor(
     public routes: ProxyRoutes,
@@ -207,6 +210,7 @@ export class ProxyServer {
     if (refusal) return answerRefusal(res, refusal);
 
     if (pathname[0] !== '/') return sendErrorPage(res, 400, 'The request target must be a path starting with "/".');
+    if (this.devLoop?.handleRequest(req, res, pathname)) return;
     const match = routes.router.match(pathname);
     if (!match) return sendErrorPage(res, 404, `No route matches ${pathname}. Add one to "routes" in servestack.json.`);
     const route = match.route;
@@ -249,6 +253,7 @@ export class ProxyServer {
       bufferSize: routes.limits.bufferSize,
       maxTempFileSize: routes.limits.maxTempFileSize,
       tempFiles: this.tempFiles,
+      transformResponse: this.devLoop?.transform,
     }, ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker));
   }
 
@@ -259,6 +264,8 @@ export class ProxyServer {
     socket.on('error', () => socket.destroy());
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    // The live-reload socket is the server's own, before any route's upgrade.
+    if (this.devLoop?.handleUpgrade(req, socket, head, q < 0 ? url : url.slice(0, q))) return;
     const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));
     const route = match?.route;
     const upstream = route?.kind === 'pool' ? this.routes.pools.get(route.pool) : route?.kind === 'proxy' ? this.routes.urls.get(route.index) : undefined;
