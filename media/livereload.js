@@ -9,7 +9,8 @@
   'use strict';
   var script = document.currentScript;
   if (!script || window.__servestackLiveReload || !window.WebSocket) return;
-  window.__servestackLiveReload = true;
+  // What a test (or a curious developer) can read: 'connecting', 'live' once the server said hello, 'closed'.
+  var status = (window.__servestackLiveReload = { state: 'connecting' });
 
   var socketUrl = new URL('livereload', script.src);
   socketUrl.protocol = socketUrl.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -148,6 +149,7 @@
         // Another server instance: the one this page came from restarted.
         if (instance !== null && message.instance !== instance) reloadWhenReady = true;
         instance = message.instance;
+        status.state = 'live';
         if (message.failure) showFailure(message.failure);
         else hideFailure();
         if (reloadWhenReady && message.ready) location.reload();
@@ -186,6 +188,7 @@
     };
     socket.onclose = function () {
       socket = null;
+      status.state = 'closed';
       // 250 ms, doubling, at most 5 s: a restart is seen within seconds, an idle tab costs nothing.
       setTimeout(connect, Math.min(5000, 250 * Math.pow(2, attempts++)));
     };
