@@ -179,4 +179,7 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'limits.maxHeaderCount', nginx: '— (NGINX has no header count limit)', gunicorn: '`limit_request_fields` (WSGI pools)', note: 'Gunicorn answers 400 where ServeStack answers 431; static files, URL routes, command and ASGI pools get no count limit.' },
   { field: 'limits.bufferSize', nginx: '`client_body_buffer_size`, `proxy_buffer_size`, `proxy_buffers`', gunicorn: '—' },
   { field: 'limits.maxTempFileSize', nginx: '`proxy_max_temp_file_size`', gunicorn: '—' },
+  { field: 'dev', nginx: '—', gunicorn: '—', note: 'development only: the live-reload script is never part of an export.' },
+  { field: 'dev.liveReload', nginx: '—', gunicorn: '—', note: 'development only.' },
+  { field: 'dev.watch', nginx: '—', gunicorn: '—', note: 'development only (Gunicorn\'s `reload_extra_files` is for development too).' },
 ];
