@@ -150,6 +150,21 @@ describe('developer loop: refresh, stylesheets, failures and the console in chro
     await live();
   });
 
+  it('puts nothing into pages with --no-live-reload, and leaves the reserved path to the routes', async () => {
+    const plain = await serve(dir, ['--python', python!, '--no-live-reload']);
+    try {
+      const got = await eventually(async () => {
+        const r = await request(plain.url);
+        return r.status === 200 ? r : undefined;
+      }, 30_000, 'the page');
+      assert.doesNotMatch(got.text, /livereload/);
+      assert.equal(Number(got.headers['content-length']), got.body.length);
+      assert.equal((await request(`${plain.url}__servestack/livereload.js`)).status, 404, 'Flask answers it: no such route');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('reconnects after the server restarts and reloads the page once it is back', async () => {
     const port = server.port;
     await server.stop();
