@@ -150,6 +150,20 @@ describe('developer loop: refresh, stylesheets, failures and the console in chro
     await live();
   });
 
+  it('loads a fix saved while a failing reload is still under way (the save is not dropped with the failed pass)', async () => {
+    // The new worker has read this version once it prints; it fails 3 s later, so the fix
+    // below is saved while this pass still runs.
+    write('app.py', APP.replace('app = Flask(__name__)', 'print("broken version importing", flush=True)\ntime.sleep(3)\nraise RuntimeError("broken on purpose")\napp = Flask(__name__)'));
+    await server.waitFor('broken version importing', 30_000);
+    write('templates/index.html', page('fixed'));
+    write('app.py', APP);
+    await tab.waitForFunction(() => document.getElementById('heading')?.textContent === 'fixed', null, { timeout: 60_000 });
+    assert.match(server.output(), /broken on purpose/, 'the first pass did fail');
+    assert.equal(await tab.evaluate(() => !!document.getElementById('servestack-overlay')), false);
+    assert.deepEqual(documentStatuses.filter((s) => s !== 200), [], 'every document answer was 200');
+    await live();
+  });
+
   it('puts nothing into pages with --no-live-reload, and leaves the reserved path to the routes', async () => {
     const plain = await serve(dir, ['--python', python!, '--no-live-reload']);
     try {
