@@ -2,10 +2,13 @@
 // output, lifecycle, errors) and the extension's own lines. Python tracebacks are written
 // as they are, and a link provider on the output makes their `File "x.py", line N` lines
 // open the file at that line (the editor's built-in output links only know paths under a
-// workspace folder, and never Python's `, line N` form).
+// workspace folder, and never Python's `, line N` form). Access lines are rate-bounded
+// and filtered by logFlood.ts (pure), so a flood never drowns an error; the filter
+// commands (only errors, one route, one status class, everything) are registered here.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LogLine } from '../server/protocol';
+import { LogFlood, type LogFilter, type ShownLine, type StatusClass } from './logFlood';
 
 export const LOG_CHANNEL_NAME = 'ServeStack';
 
@@ -16,6 +19,8 @@ export class ServerLog implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Folders of the running servers, to resolve relative paths in tracebacks. */
   readonly roots = new Set<string>();
+  readonly flood = new LogFlood();
+  private readonly summaryTimer: NodeJS.Timeout;
 
   constructor() {
     this.channel = vscode.window.createOutputChannel(LOG_CHANNEL_NAME, { log: true });
@@ -23,18 +28,55 @@ export class ServerLog implements vscode.Disposable {
     this.disposables.push(
       vscode.languages.registerDocumentLinkProvider({ scheme: 'output' }, new TracebackLinkProvider(this.roots)),
     );
+    // A flood that stopped still gets its line of counts.
+    this.summaryTimer = setInterval(() => this.write(this.flood.tick(Date.now())), 1000);
+    this.summaryTimer.unref?.();
+    const filter = (id: string, choose: () => Promise<LogFilter | undefined>) =>
+      vscode.commands.registerCommand(id, async () => {
+        const chosen = await choose();
+        if (chosen) this.setFilter(chosen);
+      });
+    this.disposables.push(
+      filter('servestack.logsShowErrors', async () => ({ kind: 'errors' })),
+      filter('servestack.logsShowAll', async () => ({ kind: 'all' })),
+      filter('servestack.logsFilterRoute', async () => {
+        const picked = await vscode.window.showQuickPick([...this.flood.recentPrefixes(), 'Another path…'], { title: 'Show the requests under one path', placeHolder: 'a path prefix, e.g. /api/' });
+        const prefix = picked === 'Another path…'
+          ? await vscode.window.showInputBox({ title: 'Show the requests under one path', prompt: 'A path prefix, e.g. /api/', validateInput: (v) => (v.startsWith('/') ? undefined : 'start with "/"') })
+          : picked;
+        return prefix ? { kind: 'route', prefix } : undefined;
+      }),
+      filter('servestack.logsFilterStatus', async () => {
+        const status = await vscode.window.showQuickPick(['2xx', '3xx', '4xx', '5xx'], { title: 'Show the requests of one status class' });
+        return status ? { kind: 'status', status: status as StatusClass } : undefined;
+      }),
+    );
   }
 
   /** A line from the server's control channel (or its stdout/stderr before that is up). */
   server(line: LogLine, prefix: string): void {
     const threshold = vscode.workspace.getConfiguration('servestack').get<LogLine['level']>('logLevel', 'info');
     if (LEVEL_ORDER[line.level] < (LEVEL_ORDER[threshold] ?? 1)) return;
-    const text = `${prefix}${line.text.replace(/\s+$/, '')}`;
-    switch (line.level) {
-      case 'debug': this.channel.debug(text); break;
-      case 'info': this.channel.info(text); break;
-      case 'warn': this.channel.warn(text); break;
-      case 'error': this.channel.error(text); break;
+    this.write(this.flood.push(line, `${prefix}${line.text.replace(/\s+$/, '')}`, Date.now()));
+  }
+
+  /** Clears the channel and shows what the filter matches of the recent lines, then the new lines it matches. */
+  setFilter(filter: LogFilter): void {
+    const replay = this.flood.setFilter(filter, Date.now());
+    this.channel.clear();
+    this.channel.info(`Showing ${this.flood.describeFilter()} (errors and warnings always show; "ServeStack: Show All Logs" shows everything again)`);
+    this.write(replay);
+    this.channel.show(true);
+  }
+
+  private write(lines: ShownLine[]): void {
+    for (const { level, text } of lines) {
+      switch (level) {
+        case 'debug': this.channel.debug(text); break;
+        case 'info': this.channel.info(text); break;
+        case 'warn': this.channel.warn(text); break;
+        case 'error': this.channel.error(text); break;
+      }
     }
   }
 
@@ -45,6 +87,7 @@ export class ServerLog implements vscode.Disposable {
   show(): void { this.channel.show(true); }
 
   dispose(): void {
+    clearInterval(this.summaryTimer);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }

@@ -135,6 +135,7 @@ export class ServerSession implements vscode.Disposable {
       const pid = line.workerId !== undefined ? this.store.workers.get(line.workerId)?.pid : undefined;
       prefix += `[${line.pool ?? 'worker'}${pid ? ` ${pid}` : ''}] `;
     } else if (line.source === 'config') prefix += '[config] ';
+    else if (line.source === 'browser') prefix += '[browser] ';
     this.log.server(line, prefix);
   }
 

@@ -17,7 +17,7 @@ import { VERSION } from './version';
 const USAGE = `servestack ${VERSION} — run a Python web app the way production does
 
 usage:
-  servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
+  servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH] [--no-live-reload]
                    [--lan] [--lan-address ADDR] [--path-prefix PREFIX]
                                              --lan: also serve on this machine's network address (anyone on the
                                              network can open the app; --lan-address picks the address, default
@@ -69,6 +69,7 @@ async function serve(args: string[]): Promise<number> {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
       workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
       lan: { type: 'boolean' }, 'lan-address': { type: 'string' }, 'path-prefix': { type: 'string' },
+      'no-live-reload': { type: 'boolean' },
     },
   });
   const pathPrefix = values['path-prefix'];
@@ -90,6 +91,7 @@ async function serve(args: string[]): Promise<number> {
   try {
     server = await startServer({
       config: result.config, python: values.python, prefetch: intOption(values.prefetch, 'prefetch'), overrides,
+      ...(values['no-live-reload'] ? { liveReload: false } : {}),
       ...(values.lan || values['lan-address'] ? { lan: values['lan-address'] ? { address: values['lan-address'] } : {} } : {}), ...(pathPrefix ? { pathPrefix } : {}),
     });
   } catch (error) {

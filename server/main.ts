@@ -21,7 +21,8 @@ import { ServeStackError } from './errors';
 import { Logger } from './log';
 import { Pool } from './pool/pool';
 import { CommandPool } from './pool/commandPool';
-import { watchPythonSources, type CodeWatcher } from './pool/codeWatcher';
+import { watchPoolSources, type CodeWatcher } from './pool/codeWatcher';
+import { DevLoop, devLoopWanted } from './devloop/devLoop';
 import { CONTROL_PROTOCOL_VERSION, SHUTDOWN, WORKER_CONTRACT, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer, type ProxyRoutes, type RequestRecorder } from './proxy/server';
 import { TempFiles } from './upstream/tempFiles';
@@ -47,6 +48,8 @@ export interface ServeOptions {
   lan?: { address?: string };
   /** Also serve under this path prefix ("/absproxy/{port}"; `{port}` is the bound port), told to the app as SCRIPT_NAME. */
   pathPrefix?: string;
+  /** The live-reload script in pages; default: in development only, unless "dev.liveReload" is false (devLoopWanted). */
+  liveReload?: boolean;
 }
 
 /** What applyConfig came to: problems found while provisioning (nothing changed), or what waits for a restart. */
@@ -66,12 +69,14 @@ export class RunningServer implements ControlTarget {
   private control: ControlServer | undefined;
   private watcher: ConfigWatcher | undefined;
   private readonly codeWatchers = new Map<string, CodeWatcher>();
+  private readonly codeWatcherKeys = new Map<string, string>();
   private workerRefreshTimer: NodeJS.Timeout | undefined;
   private readonly lastSentFigures = new Map<number, string>();
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: ControlEvent) => void>();
   private nextWorkerId = 1;
   private inspector: RequestInspector | undefined;
+  private devLoop!: DevLoop;
   private readonly cpu = new CpuSampler();
   private stopping: Promise<void> | undefined;
   private configText: string | undefined;
@@ -123,6 +128,14 @@ export class RunningServer implements ControlTarget {
 
   async start(): Promise<void> {
     for (const pool of Object.values(this.config.pools)) this.addPool(pool, this.config.limits);
+    this.devLoop = new DevLoop({
+      logger: this.logger,
+      browser: this.options.liveReload ?? devLoopWanted(this.config),
+      pythonFor: (pool) => pool.python ?? this.defaultPython(),
+      workers: () => [...this.pools.values()].flatMap((p) => p.workerInfos()),
+    });
+    // While the workers boot: Django's static files are collected before the first request can ask.
+    await this.devLoop.start(this.config);
     this.syncCodeWatchers();
     this.proxy = new ProxyServer(
       buildRoutes(this.config.routes, this.pools, this.config.limits, this.logger),
@@ -130,6 +143,7 @@ export class RunningServer implements ControlTarget {
       this.requestRecorder(),
       TempFiles.forServer(),
     );
+    this.proxy.devLoop = this.devLoop.front;
     // Request counts and memory change without a state change: send the workers whose
     // figures moved, at most once a second, so views never go stale.
     this.workerRefreshTimer = setInterval(() => this.refreshWorkers(), 1000);
@@ -143,6 +157,7 @@ export class RunningServer implements ControlTarget {
       if (this.options.lan) await this.listenOnNetwork(this.options.lan.address);
     } catch (error) {
       await this.proxy.close(0).catch(() => undefined);
+      this.devLoop.close();
       await Promise.all([...this.pools.values()].map((p) => p.stop(0)));
       throw error;
     }
@@ -230,7 +245,7 @@ export class RunningServer implements ControlTarget {
 
   async reload(poolName?: string): Promise<void> {
     const targets = poolName === undefined ? [...this.pools.values()] : [this.poolNamed(poolName)];
-    await Promise.all(targets.map((p) => p.reload()));
+    await Promise.all(targets.map((p) => this.followReload(p, p.reload())));
   }
 
   async restartWorker(id: number): Promise<void> {
@@ -365,6 +380,7 @@ export class RunningServer implements ControlTarget {
     this.config = runningAfter(before, next);
     for (const change of plan.pools) if (change.action === 'stop') void this.removePool(change.name);
     for (const handler of retired.statics.values()) handler.close();
+    this.devLoop.configChanged(this.config);
     this.syncCodeWatchers();
 
     const restartNeeded = plan.restartNeeded.map((r) => ({ field: r.field, file, ...placeOf(text, r.path), running: r.running, wanted: r.wanted }));
@@ -391,7 +407,10 @@ export class RunningServer implements ControlTarget {
 
   private addPool(cfg: PoolConfig, limits: LimitsConfig): void {
     const events = {
-      onWorker: (worker: WorkerInfo) => this.emit({ type: 'worker', worker }),
+      onWorker: (worker: WorkerInfo) => {
+        this.emit({ type: 'worker', worker });
+        this.devLoop?.workersChanged();
+      },
       onPool: (info: PoolInfo) => this.emit({ type: 'pool', pool: info }),
     };
     if (cfg.kind === 'command') {
@@ -417,11 +436,21 @@ export class RunningServer implements ControlTarget {
     this.emit({ type: 'pool', pool: pool.info() });
   }
 
-  /** One source watcher per pool with "reload": true; a save reloads that pool, one worker at a time. */
+  /** Open pages refresh when a reload completes, or show why it failed (server/devloop). */
+  private followReload(pool: Pool | CommandPool, reload: Promise<void>): Promise<void> {
+    this.devLoop.trackReload(pool.name, pool.config.cwd, reload, () => (pool instanceof Pool ? pool.failureDetail : undefined));
+    return reload;
+  }
+
+  /**
+   * One source watcher per pool with "reload": true (.py files, template folders, "dev.watch");
+   * a save reloads that pool, one worker at a time.
+   */
   private syncCodeWatchers(): void {
+    const watchedKey = (cfg: PythonPoolConfig) => JSON.stringify([this.devLoop.templateDirs(cfg.name), this.devLoop.extraWatched()]);
     for (const [name, watcher] of this.codeWatchers) {
       const cfg = this.config.pools[name];
-      if (!cfg || cfg.kind !== 'python' || !cfg.reload) {
+      if (!cfg || cfg.kind !== 'python' || !cfg.reload || this.codeWatcherKeys.get(name) !== watchedKey(cfg)) {
         watcher.close();
         this.codeWatchers.delete(name);
       }
@@ -429,12 +458,14 @@ export class RunningServer implements ControlTarget {
     for (const cfg of Object.values(this.config.pools)) {
       if (cfg.kind !== 'python' || !cfg.reload || this.codeWatchers.has(cfg.name)) continue;
       const name = cfg.name;
-      this.codeWatchers.set(name, watchPythonSources(cfg.cwd, (files) => {
+      this.codeWatcherKeys.set(name, watchedKey(cfg));
+      const more = { templateDirs: this.devLoop.templateDirs(name), extra: this.devLoop.extraWatched() };
+      this.codeWatchers.set(name, watchPoolSources(cfg.cwd, more, (files) => {
         const pool = this.pools.get(name);
         if (!pool) return;
         const shown = files.slice(0, 3).map((f) => path.relative(cfg.cwd, f)).join(', ') + (files.length > 3 ? ', …' : '');
         this.logger.info('server', `${shown} changed; reloading pool '${name}'`, { pool: name });
-        pool.reload().catch((error: Error) => this.logger.error('server', error.message, { pool: name }));
+        this.followReload(pool, pool.reload()).catch((error: Error) => this.logger.error('server', error.message, { pool: name }));
       }, { onWarning: (message) => this.logger.warn('server', message, { pool: name }) }));
     }
   }
@@ -455,6 +486,7 @@ export class RunningServer implements ControlTarget {
     this.watcher?.close();
     for (const w of this.codeWatchers.values()) w.close();
     this.codeWatchers.clear();
+    this.devLoop?.close();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.workerRefreshTimer) clearInterval(this.workerRefreshTimer);
     // One deadline for the proxy's drain and the workers' stop together (protocol.ts SHUTDOWN).

@@ -154,7 +154,7 @@ export interface RouteInfo {
 export interface LogLine {
   time: number; // epoch ms
   level: 'debug' | 'info' | 'warn' | 'error';
-  source: 'access' | 'worker' | 'server' | 'config';
+  source: 'access' | 'worker' | 'server' | 'config' | 'browser';
   workerId?: number;
   pool?: string;
   text: string;

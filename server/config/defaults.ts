@@ -38,4 +38,8 @@ export const DEFAULTS = {
     maxTempFileSize: schemaDefault('/properties/limits/properties/maxTempFileSize'),
     maxWebSocketMessageSize: schemaDefault('/properties/limits/properties/maxWebSocketMessageSize'),
   },
+  dev: {
+    liveReload: schemaDefault('/properties/dev/properties/liveReload'),
+    watch: schemaDefault('/properties/dev/properties/watch'),
+  },
 } as const;

@@ -13,6 +13,14 @@ export interface StaticMount {
   folder: string; // absolute
 }
 
+/** A Django project behind a WSGI/ASGI module (django.core.*.get_*_application). */
+export interface DjangoProject {
+  /** From the module's DJANGO_SETTINGS_MODULE default, e.g. "mysite.settings". */
+  settingsModule?: string;
+  /** STATIC_URL as a URL path ("/static/"), read from the settings file; undefined when none or not a path. */
+  staticUrl?: string;
+}
+
 export interface AppCandidate {
   target: string; // "app:app", "pkg.wsgi:application", "app:create_app()"
   interface: InterfaceKind;
@@ -21,6 +29,7 @@ export interface AppCandidate {
   framework: Framework;
   /** Flask's static folder (declared or the default "static" beside the module), when it exists. */
   static?: StaticMount;
+  django?: DjangoProject;
 }
 
 export interface FolderDetection {
@@ -131,7 +140,24 @@ function flaskStatic(file: string, call: string): StaticMount | undefined {
   return { path, folder };
 }
 
-function scanFile(file: string, module: string): AppCandidate[] {
+const DJANGO_APPLICATION = /\bfrom\s+django\.core\.(?:wsgi|asgi)\s+import\b|\bget_(?:wsgi|asgi)_application\s*\(/;
+const SETTINGS_MODULE = /DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]/;
+const STATIC_URL = /^STATIC_URL\s*=\s*(?:[rRuU]?)(['"])([^'"]*)\1/m;
+
+/** Django's settings as far as a regex can read them: the settings module, and STATIC_URL from its file. */
+export function djangoProject(root: string, source: string): DjangoProject | undefined {
+  if (!DJANGO_APPLICATION.test(source)) return undefined;
+  const settingsModule = SETTINGS_MODULE.exec(source)?.[1];
+  if (!settingsModule) return {};
+  const settings = readSource(join(root, ...settingsModule.split('.')) + '.py') ?? readSource(join(root, ...settingsModule.split('.'), '__init__.py'));
+  const written = settings === undefined ? undefined : STATIC_URL.exec(settings)?.[2];
+  // An absolute URL (a CDN) is not served here; Django prefixes a relative one with "/".
+  if (written === undefined || written === '' || /^[a-z][a-z0-9+.-]*:|^\/\//i.test(written)) return { settingsModule };
+  const staticUrl = `${written.startsWith('/') ? '' : '/'}${written}${written.endsWith('/') ? '' : '/'}`;
+  return { settingsModule, staticUrl };
+}
+
+function scanFile(file: string, module: string, root: string): AppCandidate[] {
   const source = readSource(file);
   if (source === undefined) return [];
   const found: AppCandidate[] = [];
@@ -162,7 +188,8 @@ function scanFile(file: string, module: string): AppCandidate[] {
     if (application) {
       // Django writes both wsgi.py and asgi.py; asgi.py's application is an ASGI app.
       const asgi = basename(file) === 'asgi.py' || /asgi/i.test(application[1] ?? '');
-      found.push({ target: `${module}:application`, interface: asgi ? 'asgi' : 'wsgi', file, line, framework: asgi ? 'asgi' : 'wsgi' });
+      const django = djangoProject(root, source);
+      found.push({ target: `${module}:application`, interface: asgi ? 'asgi' : 'wsgi', file, line, framework: asgi ? 'asgi' : 'wsgi', ...(django ? { django } : {}) });
     }
     offset += text.length + (source[offset + text.length] === '\r' ? 2 : 1);
   });
@@ -178,7 +205,7 @@ function entryRank(file: string): number {
 export function detectApp(dir: string): AppCandidate[] {
   const root = resolve(dir);
   const scored = pythonFiles(root).flatMap(({ file, module, depth }) =>
-    scanFile(file, module).map((c) => ({ c, key: [depth, entryRank(file), FRAMEWORK_RANK[c.framework]] })),
+    scanFile(file, module, root).map((c) => ({ c, key: [depth, entryRank(file), FRAMEWORK_RANK[c.framework]] })),
   );
   scored.sort((a, b) => {
     for (let i = 0; i < a.key.length; i++) if (a.key[i] !== b.key[i]) return a.key[i] - b.key[i];
@@ -194,7 +221,8 @@ export function detectFolder(dir: string): FolderDetection {
   const root = resolve(dir);
   const candidates = detectApp(root);
   const topStatic = join(root, 'static');
-  const staticMount = candidates[0]?.static ?? (isDirectory(topStatic) ? { path: '/static/', folder: topStatic } : undefined);
+  // A Django project's static files come from its finders (the loader's collectstatic route), not the folder.
+  const staticMount = candidates[0]?.static ?? (isDirectory(topStatic) && !candidates[0]?.django?.staticUrl ? { path: '/static/', folder: topStatic } : undefined);
   const staticSite = candidates.length === 0 && list(root).some((e) => e.isFile() && /^index\.html?$/i.test(e.name));
   return { dir: root, candidates, ...(staticMount && candidates.length > 0 ? { staticMount } : {}), staticSite };
 }

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getNodeValue, ParseErrorCode, parseTree, type ParseError } from 'jsonc-parser';
+import { ensureDjangoStaticRoot } from '../devloop/paths';
 import { detectFolder, DETECTION_SUMMARY } from './detect';
 import { DiagnosticList } from './diagnostics';
 import { resolveConfig, type ConfigOverrides } from './resolve';
@@ -53,7 +54,10 @@ export function parseConfigText(text: string, file: string, dir: string, overrid
 /** Serves a folder without a config: what detection finds, or CONFIG_NO_APP. */
 function loadDetected(dir: string, overrides: ConfigOverrides): LoadResult {
   const list = new DiagnosticList(dir);
-  const raw = detectedRawConfig(detectFolder(dir));
+  const found = detectFolder(dir);
+  // Django's static files: collected into a folder ServeStack owns and served at STATIC_URL (server/devloop/djangoStatic.ts).
+  const djangoStaticRoot = found.candidates[0]?.django?.staticUrl ? ensureDjangoStaticRoot(dir) : undefined;
+  const raw = detectedRawConfig(found, djangoStaticRoot ? { djangoStaticRoot } : {});
   if (!raw) {
     list.add(
       'CONFIG_NO_APP',

@@ -19,6 +19,7 @@ import type {
   BalanceConfig,
   CommandPoolConfig,
   CompressionConfig,
+  DevConfig,
   InterfaceKind,
   LimitsConfig,
   ListenConfig,
@@ -322,6 +323,16 @@ function resolveLimits(raw: Obj, ctx: Ctx): LimitsConfig {
   };
 }
 
+function resolveDev(raw: Obj, ctx: Ctx): DevConfig {
+  const written = isObject(raw.dev) ? raw.dev : {};
+  const watch = Array.isArray(written.watch) ? written.watch : (DEFAULTS.dev.watch as string[]);
+  return {
+    liveReload: pick(written.liveReload, 'boolean', DEFAULTS.dev.liveReload as boolean),
+    // A path that does not exist yet is fine: the watcher picks it up once created.
+    watch: watch.filter((p): p is string => typeof p === 'string' && p !== '').map((p) => inFolder(ctx, p)),
+  };
+}
+
 export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfig | undefined {
   if (!isObject(raw)) return undefined; // reported by the schema check
   const ctx: Ctx = { ...context, raw };
@@ -338,6 +349,7 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
   reportUnusedPools(raw, routes, ctx);
   const limits = resolveLimits(raw, ctx);
   const trustedProxies = resolveTrustedProxies(raw, ctx);
+  const dev = resolveDev(raw, ctx);
   if (ctx.list.hasErrors()) return undefined;
   return {
     dir: ctx.dir,
@@ -350,5 +362,6 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
     limits,
     ...(typeof raw.name === 'string' ? { name: raw.name } : {}),
     trustedProxies,
+    dev,
   };
 }

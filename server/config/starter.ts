@@ -26,12 +26,19 @@ function folderName(dir: string, folder: string): string {
   return rel === '' ? '.' : rel.split(sep).join('/');
 }
 
-/** The config a detection implies, or undefined when nothing servable was found. */
-export function detectedRawConfig(found: FolderDetection): DetectedRawConfig | undefined {
+/**
+ * The config a detection implies, or undefined when nothing servable was found.
+ * `djangoStaticRoot`: the folder ServeStack collects a detected Django project's static
+ * files into (server/devloop/djangoStatic.ts), served at its STATIC_URL.
+ */
+export function detectedRawConfig(found: FolderDetection, options: { djangoStaticRoot?: string } = {}): DetectedRawConfig | undefined {
   const app = found.candidates[0];
   if (app) {
     const routes: RawRoute[] = [];
     if (found.staticMount) routes.push({ path: found.staticMount.path, static: folderName(found.dir, found.staticMount.folder) });
+    if (app.django?.staticUrl && options.djangoStaticRoot && !routes.some((r) => r.path === app.django?.staticUrl)) {
+      routes.push({ path: app.django.staticUrl, static: options.djangoStaticRoot });
+    }
     routes.push({ path: '/', pool: DETECTED_POOL });
     return { pools: { [DETECTED_POOL]: { app: app.target, interface: app.interface } }, routes };
   }

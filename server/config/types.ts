@@ -115,6 +115,13 @@ export interface LimitsConfig {
   maxWebSocketMessageSize: number; // bytes of one client WebSocket message to an ASGI pool before close 1009; 0 = none
 }
 
+/** The developer loop (server/devloop): the live-reload script and what else reloads the pools. */
+export interface DevConfig {
+  liveReload: boolean;
+  /** Absolute files or folders whose change reloads the Python pools. */
+  watch: string[];
+}
+
 export interface ServeConfig {
   dir: string; // absolute workspace folder
   file?: string; // absolute config path; undefined when detected
@@ -128,6 +135,8 @@ export interface ServeConfig {
   name?: string;
   /** Addresses and CIDR ranges whose forwarding headers are believed (trustedFront.ts); [] = none. */
   trustedProxies: string[];
+  /** Filled in by the loader; a config built by hand (tests) gets the schema's defaults. */
+  dev?: DevConfig;
 }
 
 export interface LoadResult {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import type { ServeConfig } from '../config/types';
 import { ServeStackError } from '../errors';
+import { djangoForExport, djangoReadme } from './django';
 import { gunicornConf } from './gunicorn';
 import { mimeTypesText, nginxConf } from './nginx';
 import { planExport, type ExportPlan, type HostPort } from './plan';
@@ -35,7 +36,10 @@ export function rawConfig(config: ServeConfig): unknown {
   }
 }
 
-export function exportFiles(config: ServeConfig, out: string, options: { hosts?: HostPort[]; raw?: unknown } = {}): ExportResult {
+export function exportFiles(served: ServeConfig, out: string, options: { hosts?: HostPort[]; raw?: unknown } = {}): ExportResult {
+  // A detected Django project: ServeStack's collected folder becomes the project's STATIC_ROOT.
+  const django = djangoForExport(served);
+  const config = django.config;
   const plan = planExport(config, out, options.hosts);
   const warnings = exportWarnings(plan, options.raw ?? rawConfig(config));
   const files = new Map<string, string>();
@@ -46,7 +50,7 @@ export function exportFiles(config: ServeConfig, out: string, options: { hosts?:
     files.set(`systemd/${pool.unit}`, poolUnit(plan, pool));
   }
   files.set('systemd/servestack-nginx.service', nginxUnit(plan));
-  files.set('README.md', exportReadme(plan, warnings));
+  files.set('README.md', exportReadme(plan, warnings) + djangoReadme(django));
   return { plan, files, warnings };
 }
 

@@ -221,4 +221,7 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'limits.bufferSize', nginx: '`client_body_buffer_size`, `proxy_buffer_size`, `proxy_buffers`', gunicorn: '—' },
   { field: 'limits.maxTempFileSize', nginx: '`proxy_max_temp_file_size`', gunicorn: '—' },
   { field: 'limits.maxWebSocketMessageSize', nginx: '— (NGINX passes WebSocket frames through)', gunicorn: "uvicorn worker's `ws_max_size` (its default is the same 16 MiB)", note: 'Written into no file: UvicornWorker takes the uvicorn default, which matches the default here.' },
+  { field: 'dev', nginx: '—', gunicorn: '—', note: 'development only: the live-reload script is never part of an export.' },
+  { field: 'dev.liveReload', nginx: '—', gunicorn: '—', note: 'development only.' },
+  { field: 'dev.watch', nginx: '—', gunicorn: '—', note: 'development only (Gunicorn\'s `reload_extra_files` is for development too).' },
 ];

@@ -350,7 +350,13 @@ export class Pool implements Upstream {
       try {
         do {
           this.reloadAgain = false;
-          await this.reloadOnce();
+          try {
+            await this.reloadOnce();
+          } catch (error) {
+            // A save that came while this pass failed (the fix, often) still gets its pass.
+            if (!this.reloadAgain || this.status === 'stopped') throw error;
+            this.options.logger.error('server', (error as Error).message, { pool: this.name });
+          }
         } while (this.reloadAgain && this.status !== 'stopped');
       } finally {
         this.reloading = undefined;

@@ -12,7 +12,7 @@ import { sendErrorPage } from './errorPages';
 import { compressionStage } from './compress';
 import type { CompressionConfig } from '../config/types';
 import { ResponseBuffer } from './responseBuffer';
-import type { BodySink, ResponseStage, StageContext } from './responseStages';
+import type { BodySink, StageContext } from './responseStages';
 import { refusedStatus } from './strictFront';
 
 export interface ForwardOptions {
@@ -27,12 +27,8 @@ export interface ForwardOptions {
   tempFiles: TempFiles;
   /** The route's on-the-fly compression; undefined: off. */
   compress?: CompressionConfig;
-  /**
-   * Body transforms that run before compression, in order (the dev loop's script
-   * injection): each sees the head and the body as the upstream sent them, after the
-   * stages before it. See responseStages.ts.
-   */
-  stages?: readonly ResponseStage[];
+  /** The developer loop's HTML transform (server/devloop/inject.ts); it sees the upstream's bytes, before any compression. */
+  transformResponse?: (req: IncomingMessage, sink: ResponseSink) => ResponseSink;
 }
 
 export interface ForwardDone {
@@ -174,7 +170,9 @@ class Exchange {
       end: () => this.onEnd(),
       fail: (failure) => this.onFail(failure),
     };
-    this.call = this.upstream.submit(this.request, sink);
+    // ── the one response transform: the developer loop's script into HTML (before any compression)
+    const transformed = this.options.transformResponse ? this.options.transformResponse(this.req, sink) : sink;
+    this.call = this.upstream.submit(this.request, transformed);
   }
 
   private onStart(status: number, headers: [string, string][]): void {
@@ -192,8 +190,9 @@ class Exchange {
       hold: () => this.hold(),
       release: () => this.release(),
     };
-    // The hook for body transforms: the route's stages, then compression, then the buffer.
-    const wrappers = [...(this.options.stages ?? []), compressionStage(this.options.compress)].flatMap((stage) => stage(context) ?? []);
+    // Body stages between the upstream and the buffer: compression (the dev loop's
+    // transform ran before, on the upstream's own sink, so it is compressed too).
+    const wrappers = [compressionStage(this.options.compress)].flatMap((stage) => stage(context) ?? []);
     this.status = context.status;
     this.res.writeHead(context.status, context.headers.flat());
     const buffer = new ResponseBuffer(this.res, {

@@ -24,6 +24,7 @@ import { StrictFront, admitRequest, answerRefusal, isWebSocketUpgrade } from './
 import { tappedMessageClasses } from './tappedMessages';
 import { resolveMount, type FrontTrust } from './trustedFront';
 import { ExtraListener } from './extraListener';
+import type { DevLoopFront } from '../devloop/devLoop';
 
 export interface ProxyRoutes {
   router: Router;
@@ -83,6 +84,8 @@ export class ProxyServer {
   trust: FrontTrust = {};
   /** More addresses on the same port ("Serve on my network"): their connections go to the same server. */
   private readonly extraListeners: ExtraListener[] = [];
+  /** The developer loop (server/devloop): its reserved path and the HTML transform; undefined outside development. */
+  devLoop: DevLoopFront | undefined;
 
   constructor(
     public routes: ProxyRoutes,
@@ -235,6 +238,7 @@ export class ProxyServer {
     const pathname = q < 0 ? url : url.slice(0, q);
 
     if (pathname[0] !== '/') return sendErrorPage(res, 400, 'The request target must be a path starting with "/".');
+    if (this.devLoop?.handleRequest(req, res, pathname)) return;
     const match = routes.router.match(pathname);
     if (!match) return sendErrorPage(res, 404, `No route matches ${pathname}. Add one to "routes" in servestack.json.`);
     const route = match.route;
@@ -269,6 +273,7 @@ export class ProxyServer {
     if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
     const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
     forwarded = true;
+    const devLoop = this.devLoop;
     forward(req, res, upstream, {
       facts: { ...facts, serverName },
       routePrefix: route.path,
@@ -278,6 +283,7 @@ export class ProxyServer {
       maxTempFileSize: routes.limits.maxTempFileSize,
       tempFiles: this.tempFiles,
       compress: route.compress,
+      transformResponse: devLoop && ((request, sink) => devLoop.transform(request, sink, facts.scriptName)),
     }, ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker));
   }
 
@@ -290,6 +296,8 @@ export class ProxyServer {
     if (mount.kind === 'mounted') req.url = mount.url;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    // The live-reload socket is the server's own, before any route's upgrade.
+    if (this.devLoop?.handleUpgrade(req, socket, head, q < 0 ? url : url.slice(0, q))) return;
     const match = this.routes.router.match(q < 0 ? url : url.slice(0, q));
     const route = match?.route;
     const upstream = route?.kind === 'pool' ? this.routes.pools.get(route.pool) : route?.kind === 'proxy' ? this.routes.urls.get(route.index) : undefined;

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { devLoopWanted } from '../../server/devloop/devLoop';
+import { deviceSummary } from '../../server/devloop/device';
+import { injectingSink, scriptTag, skipReason } from '../../server/devloop/inject';
+import type { ServeConfig } from '../../server/config/types';
+import type { ResponseSink } from '../../server/upstream/types';
+
+/** A sink that keeps what reaches it: the head, then the bytes in order. */
+function collecting() {
+  const got = { status: 0, headers: [] as [string, string][], body: Buffer.alloc(0), ended: false };
+  const sink: ResponseSink = {
+    assigned: () => undefined,
+    start: (status, headers) => Object.assign(got, { status, headers }),
+    data: (chunk) => void (got.body = Buffer.concat([got.body, chunk])),
+    end: () => void (got.ended = true),
+    fail: () => undefined,
+  };
+  return { got, sink };
+}
+
+function run(chunks: string[], headers: [string, string][], method = 'GET', reqHeaders: Record<string, string> = {}, status = 200) {
+  const { got, sink } = collecting();
+  const wrapped = injectingSink({ method, headers: reqHeaders } as unknown as IncomingMessage, sink);
+  wrapped.start(status, headers);
+  for (const c of chunks) wrapped.data(Buffer.from(c, 'utf8'));
+  wrapped.end();
+  return got;
+}
+
+const TAG = scriptTag('/');
+const HTML: [string, string][] = [['Content-Type', 'text/html; charset=utf-8']];
+
+test('puts the tag before </body>, even when </BODY> is split across chunks, and raises Content-Length by its size', () => {
+  const page = '<html><body><p>snow ☃</p></BODY></html>';
+  const length = Buffer.byteLength(page);
+  for (let cut = 1; cut < page.length; cut++) {
+    const got = run([page.slice(0, cut), page.slice(cut)], [...HTML, ['Content-Length', String(length)]]);
+    assert.equal(got.body.toString(), page.replace('</BODY>', `${TAG}</BODY>`), `cut at ${cut}`);
+    assert.equal(got.headers.find(([k]) => k === 'Content-Length')?.[1], String(got.body.length));
+  }
+});
+
+test('without </body>, the tag goes at the end; a body without a length stays without one', () => {
+  const got = run(['<p>hi', '</p>'], HTML);
+  assert.equal(got.body.toString(), `<p>hi</p>${TAG}`);
+  assert.equal(got.headers.some(([k]) => k.toLowerCase() === 'content-length'), false);
+  assert.equal(got.ended, true);
+});
+
+test('leaves alone what it cannot or must not edit', () => {
+  const cases: [string, [string, string][], string, Record<string, string>, number][] = [
+    ['JSON', [['Content-Type', 'application/json']], 'GET', {}, 200],
+    ['gzip', [...HTML, ['Content-Encoding', 'gzip']], 'GET', {}, 200],
+    ['HEAD', HTML, 'HEAD', {}, 200],
+    ['range', HTML, 'GET', { range: 'bytes=0-9' }, 200],
+    ['304', HTML, 'GET', {}, 304],
+    ['no-transform', [...HTML, ['Cache-Control', 'no-transform']], 'GET', {}, 200],
+    ['UTF-16', [['Content-Type', 'text/html; charset=UTF-16']], 'GET', {}, 200],
+  ];
+  for (const [name, headers, method, reqHeaders, status] of cases) {
+    assert.ok(skipReason(method, reqHeaders, status, headers), name);
+    const got = run(['<body></body>'], headers, method, reqHeaders, status);
+    assert.equal(got.body.toString(), '<body></body>', name);
+    assert.deepEqual(got.headers, headers, name);
+  }
+});
+
+test("carries the page's CSP nonce, and makes a strong ETag weak", () => {
+  const got = run(['<body></body>'], [...HTML, ['Content-Security-Policy', "script-src 'nonce-abc123'"], ['ETag', '"v1"']]);
+  assert.match(got.body.toString(), /<script src="\/__servestack\/livereload\.js" async nonce="abc123"><\/script><\/body>/);
+  assert.deepEqual(got.headers.find(([k]) => k === 'ETag'), ['ETag', 'W/"v1"']);
+});
+
+test('the tag names the script under the base path the page is served at', () => {
+  assert.equal(scriptTag('/proxy/8080/'), '<script src="/proxy/8080/__servestack/livereload.js" async></script>');
+});
+
+test('the developer loop is on for loopback only, and one setting or switch turns it off', () => {
+  const config = (host: string, liveReload = true) => ({ listen: { host, port: 8080, pinned: false }, dev: { liveReload, watch: [] } }) as unknown as ServeConfig;
+  assert.equal(devLoopWanted(config('127.0.0.1'), {}), true);
+  assert.equal(devLoopWanted(config('::1'), {}), true);
+  assert.equal(devLoopWanted(config('0.0.0.0'), {}), false);
+  assert.equal(devLoopWanted(config('127.0.0.1', false), {}), false);
+  assert.equal(devLoopWanted(config('127.0.0.1'), { SERVESTACK_LIVERELOAD: '0' }), false);
+  assert.equal(devLoopWanted(config('127.0.0.1'), { NODE_ENV: 'production' }), false);
+  assert.equal(devLoopWanted(config('0.0.0.0'), { SERVESTACK_LIVERELOAD: '1' }), true);
+  assert.equal(devLoopWanted(config('0.0.0.0', false), { SERVESTACK_LIVERELOAD: '1' }), false);
+});
+
+test('a device summary names the browser and the system', () => {
+  assert.equal(deviceSummary('Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36'), 'Chrome 126 on Android');
+  assert.equal(deviceSummary('Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'), 'Safari 17 on iPhone');
+  assert.equal(deviceSummary('Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0'), 'Firefox 127 on Windows');
+  assert.equal(deviceSummary('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0'), 'Edge 126 on Windows');
+  assert.equal(deviceSummary('curl/8.5.0'), 'curl');
+  assert.equal(deviceSummary(undefined), 'unknown device');
+});
