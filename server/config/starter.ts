@@ -16,7 +16,7 @@ interface RawRoute {
 }
 
 export interface DetectedRawConfig {
-  pools?: Record<string, { app: string; interface: string }>;
+  pools?: Record<string, { app: string; interface: string; reload?: boolean }>;
   routes: RawRoute[];
 }
 
@@ -40,7 +40,10 @@ export function detectedRawConfig(found: FolderDetection, options: { djangoStati
       routes.push({ path: app.django.staticUrl, static: options.djangoStaticRoot });
     }
     routes.push({ path: '/', pool: DETECTED_POOL });
-    return { pools: { [DETECTED_POOL]: { app: app.target, interface: app.interface } }, routes };
+    // A folder served with no config is served for development, where `flask run`,
+    // `runserver` and `uvicorn --reload` all reload on save: so does this (and the
+    // developer loop refreshes the pages after it).
+    return { pools: { [DETECTED_POOL]: { app: app.target, interface: app.interface, reload: true } }, routes };
   }
   if (found.staticSite) return { routes: [{ path: '/', static: '.' }] };
   return undefined;
