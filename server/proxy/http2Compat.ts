@@ -3,6 +3,7 @@
 // - the request's raw header list loses its pseudo-headers (`:method`, `:path`, …: they
 //   are the request line, never header fields an upstream may see) and gains `Host` from
 //   `:authority` when the client sent no Host (RFC 9113 §8.3.1);
+// - a request body with no Content-Length reads as chunked (see below);
 // - the response drops the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2:
 //   Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade), silently:
 //   the proxy's own `Connection: close` means nothing on a multiplexed connection, and
@@ -36,6 +37,10 @@ export class Http2Request extends http2.Http2ServerRequest {
     }
     rawHeaders.length = 0;
     rawHeaders.push(...kept);
+    // A body without Content-Length: HTTP/2 frames it with DATA frames, where HTTP/1.1 would
+    // say chunked. The proxy decides "has a body" from these fields, so it reads as chunked
+    // here (in the parsed fields only: the raw list, which upstreams and checks read, is as sent).
+    if (!stream.endAfterHeaders && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
   }
 }
 

@@ -3,7 +3,7 @@
 // Trust Local HTTPS) has run. The NSS databases are watched (certutil rewrites them), with
 // a slow re-check for stores that do not exist yet when the server starts.
 import path from 'node:path';
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { homeDir, nssStores, trustStatusAsync, type CaIdentity, type TrustStatus } from './trustStores';
 
 const RECHECK_MS = 30_000;
@@ -15,24 +15,42 @@ export class TrustWatch {
   private timer: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private closed = false;
+  private armedFor = '';
 
   constructor(private readonly ca: CaIdentity, private readonly onChange: (status: TrustStatus) => void, private readonly home = homeDir()) {}
 
   async start(): Promise<void> {
     await this.check();
-    const dirs = new Set(nssStores(this.home).map((s) => s.dir));
-    dirs.add(path.join(this.home, '.pki')); // where Chromium's database appears when `trust` makes it
-    for (const dir of dirs) {
+    this.timer = setInterval(() => void this.check(), RECHECK_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * Watches each database folder there is, and where Chromium's will appear: ~/.pki, or
+   * the home folder itself (for a ".pki" entry only) until ~/.pki exists. Re-armed after
+   * each check, as `trust` may have just made a folder.
+   */
+  private arm(): void {
+    const wanted = new Map<string, string | undefined>();
+    for (const store of nssStores(this.home)) if (existsSync(store.dir)) wanted.set(store.dir, undefined);
+    const pki = path.join(this.home, '.pki');
+    if (existsSync(pki)) wanted.set(pki, undefined);
+    else wanted.set(this.home, '.pki');
+    const key = [...wanted].map(([d, f]) => `${d}:${f ?? ''}`).join('|');
+    if (key === this.armedFor) return;
+    this.armedFor = key;
+    for (const w of this.watchers.splice(0)) w.close();
+    for (const [dir, only] of wanted) {
       try {
-        const watcher = watch(dir, { persistent: false }, () => this.soon());
+        const watcher = watch(dir, { persistent: false }, (_event, name) => {
+          if (only === undefined || String(name) === only) this.soon();
+        });
         watcher.on('error', () => watcher.close());
         this.watchers.push(watcher);
       } catch {
-        // Not there (yet): the slow re-check covers it.
+        // Gone meanwhile: the slow re-check covers it.
       }
     }
-    this.timer = setInterval(() => void this.check(), RECHECK_MS);
-    this.timer.unref();
   }
 
   close(): void {
@@ -51,6 +69,7 @@ export class TrustWatch {
   private async check(): Promise<void> {
     const status = await trustStatusAsync(this.ca, this.home);
     if (this.closed) return;
+    this.arm();
     const changed = this.status?.trusted !== status.trusted;
     this.status = status;
     if (changed) this.onChange(status);
