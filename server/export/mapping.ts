@@ -152,6 +152,7 @@ export interface FieldMapping {
 export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'listen', nginx: '`listen` of the `server`', gunicorn: '—' },
   { field: 'tls', nginx: '`listen … ssl`, `ssl_certificate`, `ssl_certificate_key`', gunicorn: '—', note: '"auto" (a localhost certificate) becomes placeholders for a real certificate (certbot).' },
+  { field: 'httpRedirect', nginx: 'not written: a `server` with `listen 80;` and `return 308 https://$host$request_uri;`', gunicorn: '—', note: 'Production redirects at its edge (80 → 443), usually set up by certbot; the export warns (EXPORT_TLS).' },
   { field: 'pools.<name>.app', nginx: '`upstream <name>`', gunicorn: '`wsgi_app`' },
   { field: 'pools.<name>.interface', nginx: '—', gunicorn: '`worker_class`: `uvicorn.workers.UvicornWorker` for ASGI' },
   { field: 'pools.<name>.python', nginx: '—', gunicorn: 'the systemd unit runs `<python> -m gunicorn`' },

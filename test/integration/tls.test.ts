@@ -425,6 +425,10 @@ describe('trust: `servestack trust` adds the root to an NSS database, and chromi
     home = tempDir();
     caDir = path.join(tempDir(), 'ca');
     env = { HOME: home, SERVESTACK_CA_DIR: caDir };
+    // A Firefox profile as Firefox leaves it: a folder under ~/.mozilla/firefox with an NSS database.
+    const profile = path.join(home, '.mozilla', 'firefox', 'abcd1234.default-release');
+    mkdirSync(profile, { recursive: true });
+    assert.equal(spawnSync('certutil', ['-N', '-d', `sql:${profile}`, '--empty-password']).status, 0);
     dir = site({ tls: 'auto' });
     server = await serve(dir, ['--python', python!], env);
   });
@@ -445,6 +449,9 @@ describe('trust: `servestack trust` adds the root to an NSS database, and chromi
     assert.match(run.stdout, /local certificate authority/);
     assert.match(run.stdout, /never share or commit it/);
     assert.match(run.stdout, /Chromium and Chrome \(~\/\.pki\/nssdb\): added/);
+    assert.match(run.stdout, /Firefox profile abcd1234\.default-release \(~\/\.mozilla\/firefox\/abcd1234\.default-release\): added/);
+    const inFirefox = spawnSync('certutil', ['-L', '-d', `sql:${path.join(home, '.mozilla', 'firefox', 'abcd1234.default-release')}`], { encoding: 'utf8' });
+    assert.match(inFirefox.stdout, /ServeStack local CA [0-9a-f]{16}\s+C,,/);
     assert.ok(existsSync(path.join(home, '.pki', 'nssdb', 'cert9.db')));
     const listed = spawnSync('certutil', ['-L', '-d', `sql:${path.join(home, '.pki', 'nssdb')}`], { encoding: 'utf8' });
     assert.match(listed.stdout, /ServeStack local CA [0-9a-f]{16}\s+C,,/);
@@ -469,6 +476,7 @@ describe('trust: `servestack trust` adds the root to an NSS database, and chromi
     const run = cli('untrust');
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /~\/\.pki\/nssdb\): removed/);
+    assert.match(run.stdout, /abcd1234\.default-release\): removed/);
     const result = await load(`https://localhost:${server.port}/static/page.html`);
     assert.match(result.error ?? '', /ERR_CERT_AUTHORITY_INVALID/);
   });
