@@ -219,7 +219,7 @@ export class RunningServer implements ControlTarget {
     if (!(this.options.inspector ?? inspectorWanted(this.config.listen.host))) {
       return Object.assign((r: Parameters<RequestRecorder>[0]) => metrics.recordRequest(r.route, r.pool, r.status, r.ms), { refused });
     }
-    const inspector = new RequestInspector({ listener: () => this.proxy.address, recentLogs: (n) => this.logger.recentLines(n) });
+    const inspector = new RequestInspector({ listener: () => this.proxy.address && { ...this.proxy.address, secure: this.proxy.scheme === 'https' }, recentLogs: (n) => this.logger.recentLines(n) });
     this.inspector = inspector;
     return Object.assign(
       (r: Parameters<RequestRecorder>[0]) => {

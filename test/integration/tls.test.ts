@@ -245,6 +245,29 @@ describe('tls: "auto" serves HTTPS from a local CA, HTTP/2 and HTTP/1.1 alike', 
     }
   });
 
+  it('HTTP/1.1 over TLS is parsed as strictly as plain HTTP: the front answers bad heads with its page', async () => {
+    const exchange = (bytes: string) => new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: root, ALPNProtocols: ['http/1.1'] }, () => {
+        assert.equal(socket.alpnProtocol, 'http/1.1');
+        socket.write(bytes);
+      });
+      let text = '';
+      socket.on('data', (c) => (text += c.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    const simple = await exchange('GET /static/page.html\r\n');
+    assert.match(simple, /^HTTP\/1\.1 400 /);
+    assert.match(simple, /HTTP\/0\.9 simple requests are not served/);
+    const twoHosts = await exchange('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
+    assert.match(twoHosts, /^HTTP\/1\.1 400 /);
+    assert.match(twoHosts, /2 Host header fields/);
+    const connect = await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    assert.match(connect, /^HTTP\/1\.1 405 /);
+    await server.waitFor(/"CONNECT example\.com:443 HTTP\/1\.1" 405 /);
+  });
+
   it('httpRedirect answers plain HTTP with a 308 to the same path and query on HTTPS', async () => {
     const answer = (method: string, host?: string) => new Promise<{ status: number; location?: string }>((resolve, reject) => {
       const socket = net.connect(redirectPort, '127.0.0.1', () => {
@@ -270,6 +293,11 @@ describe('tls: "auto" serves HTTPS from a local CA, HTTP/2 and HTTP/1.1 alike', 
       assert.equal(https.caFile, path.join(caDir, 'rootCA.pem'));
       assert.equal(https.redirectUrl, `http://127.0.0.1:${redirectPort}/`);
       await eventually(async () => (await control.request({ type: 'status' })).server.https?.trusted === false, 10_000, 'trusted: false');
+      // The request inspector's replay reaches this HTTPS listener too.
+      const { requests } = await control.request({ type: 'requests' });
+      const envRequest = requests.find((r) => r.url.startsWith('/env'));
+      assert.ok(envRequest, 'the inspector kept the /env request');
+      assert.equal((await control.request({ type: 'replayRequest', request: envRequest.id })).status, 200);
     } finally {
       await control.close();
     }
