@@ -86,7 +86,11 @@ export class Http2Response extends http2.Http2ServerResponse {
   }
 }
 
-/** True for a request that came over HTTP/2 (its checks are HTTP/1.1's, less the framing ones). */
-export function isHttp2Request(req: { httpVersionMajor: number }): boolean {
-  return req.httpVersionMajor === 2;
+/**
+ * True for a request that came over HTTP/2 (its checks are HTTP/1.1's, less the framing
+ * ones). Told by the object Node made, never by the version it reports: an HTTP/1.x
+ * request line may claim "HTTP/2.0", and must get its 505.
+ */
+export function isHttp2Request(req: object): boolean {
+  return req instanceof http2.Http2ServerRequest;
 }

@@ -20,6 +20,7 @@ import type { TLSSocket } from 'node:tls';
 import type { LimitsConfig } from '../config/types';
 import type { Logger } from '../log';
 import { accessLine, type AccessRequest } from './accessLog';
+import { isHttp2Request } from './http2Compat';
 import { rawErrorResponse, sendErrorPage } from './errorPages';
 import { socketAddress } from './headers';
 import { absoluteTarget, checkRequest, isSimpleRequest, parserErrorRefusal, requestLineOf, type Refusal } from './requestChecks';
@@ -43,7 +44,8 @@ const LOGGED_LINE = 2048; // characters of a refused request line kept in the ac
 export function admitRequest(req: IncomingMessage, limits: LimitsConfig): Refusal | undefined {
   const url = req.url ?? '';
   // An HTTP/2 request is held to HTTP/1.1's rules of meaning (Host, methods, sizes); its framing is HTTP/2's.
-  const httpVersion = req.httpVersionMajor === 2 ? '1.1' : req.httpVersion;
+  // (Told by the request object, never by the version: an HTTP/1 request line may claim "HTTP/2.0".)
+  const httpVersion = isHttp2Request(req) ? '1.1' : req.httpVersion;
   const refusal = checkRequest({ method: req.method ?? '', url, httpVersion, rawHeaders: req.rawHeaders }, limits);
   if (refusal || url.startsWith('/')) return refusal;
   const absolute = absoluteTarget(url);
@@ -105,8 +107,8 @@ export class StrictFront {
     server.on('connect', (req: IncomingMessage, socket: Socket | ServerResponse) => {
       const refusal = admitRequest(req, options.limits()) ?? { status: 405, reason: 'CONNECT is not allowed here.', close: true };
       // Over HTTP/2, CONNECT is a stream with a response of its own, not a socket.
-      if (!('remotePort' in socket) || req.httpVersionMajor === 2) return answerRefusal(socket as ServerResponse, refusal);
-      this.refuseOnSocket(req, socket, refusal);
+      if (isHttp2Request(req)) return answerRefusal(socket as ServerResponse, refusal);
+      this.refuseOnSocket(req, socket as Socket, refusal);
     });
   }
 

@@ -240,6 +240,9 @@ describe('tls: "auto" serves HTTPS from a local CA, HTTP/2 and HTTP/1.1 alike', 
       // The same checks as HTTP/1.1: TRACE is refused before any upstream sees it.
       const trace = await ask({ ':method': 'TRACE', ':path': '/' });
       assert.equal(trace.status, 405);
+      const connect = await ask({ ':method': 'CONNECT', ':authority': 'example.com:443' });
+      assert.equal(connect.status, 405);
+      assert.equal((await ask({ ':method': 'GET', ':path': '/static/page.html' })).status, 200, 'the session outlives the refusals');
     } finally {
       session.close();
     }
