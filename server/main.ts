@@ -207,11 +207,6 @@ export class RunningServer implements ControlTarget {
     };
   }
 
-  /** The HTTPS certificate now (tests; the renewal timer calls it by itself). */
-  async renewCertificate(): Promise<void> {
-    await this.tls?.renew();
-  }
-
   /** Metrics for every request; the inspector too when it is on (it taps bodies as they pass). */
   private requestRecorder(): RequestRecorder {
     const metrics = this.metrics;

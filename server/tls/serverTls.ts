@@ -17,8 +17,6 @@ export interface ServerTls {
   current(): CertificatePair & { notAfter: Date };
   /** Called with each renewed pair ("auto" only). */
   onRenewed(listener: (pair: CertificatePair) => void): void;
-  /** Issues a new leaf now ("auto"; for tests and `servestack` itself when the clock jumped). */
-  renew(): Promise<void>;
   stop(): void;
 }
 
@@ -39,7 +37,6 @@ export async function prepareServerTls(tls: TlsConfig, options: ServerTlsOptions
       mode: 'files',
       current: () => ({ cert: user.certPem, key: user.keyPem, notAfter: user.notAfter }),
       onRenewed: () => undefined,
-      renew: async () => undefined,
       stop: () => undefined,
     };
   }
@@ -57,7 +54,6 @@ export async function prepareServerTls(tls: TlsConfig, options: ServerTlsOptions
     ca,
     current: () => ({ cert: renewer.leaf.certPem, key: renewer.leaf.keyPem, notAfter: renewer.leaf.notAfter }),
     onRenewed: (listener) => void listeners.push(listener),
-    renew: async () => void (await renewer.renew()),
     stop: () => renewer.stop(),
   };
 }
