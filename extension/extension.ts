@@ -14,6 +14,7 @@ import { onInterpreterChange } from './python';
 import { PythonActions } from './pythonActions';
 import { RoutesTreeProvider } from './routesTree';
 import { StatusBar } from './statusBar';
+import { registerTrustCommand } from './trust';
 import { Supervisor } from './supervisor';
 import { WorkersTreeProvider, type WorkersNode } from './workersTree';
 import { registerTasks } from './tasks';
@@ -82,6 +83,8 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     )),
     new vscode.Disposable(() => DashboardPanel.open?.dispose()),
   );
+
+  registerTrustCommand(context, log);
 
   const diagnostics = new ConfigDiagnostics();
   context.subscriptions.push(diagnostics);

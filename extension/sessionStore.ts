@@ -3,7 +3,7 @@
 // the process is in its life. The Workers and Routes views, the status bar and the
 // dashboard webview all read this store; only the session (supervisor.ts) writes it.
 // No vscode import: plain Node tests feed it events.
-import type { ControlEvent, MetricsSample, PoolInfo, RouteInfo, Snapshot, WorkerInfo } from '../server/protocol';
+import type { ControlEvent, HttpsInfo, MetricsSample, PoolInfo, RouteInfo, Snapshot, WorkerInfo } from '../server/protocol';
 
 export type SessionState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -33,6 +33,8 @@ export class SessionStore {
   readonly workers = new Map<number, WorkerInfo>();
   routes: RouteInfo[] = [];
   metrics?: MetricsSample;
+  /** The server's HTTPS, when it serves any (the Workers view says when it is not trusted yet). */
+  https?: HttpsInfo;
 
   private readonly changeEmitter = new Emitter<void>();
   private readonly poolFailureEmitter = new Emitter<PoolInfo>();
@@ -66,12 +68,14 @@ export class SessionStore {
     this.pools.clear();
     this.workers.clear();
     this.metrics = undefined;
+    this.https = undefined;
     this.changeEmitter.fire();
   }
 
   applySnapshot(snapshot: Snapshot): void {
     this.url = snapshot.server.url || this.url;
     this.configFile = snapshot.server.configFile;
+    this.https = snapshot.server.https;
     this.pools.clear();
     for (const p of snapshot.pools) {
       this.pools.set(p.name, p);

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { PoolInfo, WorkerInfo, WorkerState } from '../server/protocol';
 import { failureLocation } from './notifications';
+import { TRUST_COMMAND } from './trust';
 import type { ServerSession, Supervisor } from './supervisor';
 
 export type WorkersNode =
@@ -54,9 +55,19 @@ export class WorkersTreeProvider implements vscode.TreeDataProvider<WorkersNode>
 
   private poolsOf(session: ServerSession): WorkersNode[] {
     const pools = [...session.pools.values()].map((pool): WorkersNode => ({ kind: 'pool', session, pool }));
-    if (pools.length) return pools;
+    const notices: WorkersNode[] = [];
+    const https = session.store.https;
+    if (https?.mode === 'auto' && https.trusted === false) {
+      notices.push({
+        kind: 'message', session, id: 'https-untrusted', text: 'HTTPS not trusted yet',
+        icon: new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground')),
+        tooltip: 'Browsers warn about this server\'s certificate until ServeStack\'s local certificate authority is trusted. Click to trust it in Chromium and Firefox (or run `servestack trust`).',
+        command: { command: TRUST_COMMAND, title: 'Trust Local HTTPS' },
+      });
+    }
+    if (pools.length) return [...notices, ...pools];
     const text = session.state === 'starting' ? 'Starting the server…' : session.state === 'stopping' ? 'Stopping…' : 'No pools';
-    return [{ kind: 'message', session, id: 'status', text, icon: new vscode.ThemeIcon(session.state === 'starting' ? 'loading~spin' : 'info') }];
+    return [...notices, { kind: 'message', session, id: 'status', text, icon: new vscode.ThemeIcon(session.state === 'starting' ? 'loading~spin' : 'info') }];
   }
 
   private workersOf(session: ServerSession, pool: PoolInfo): WorkersNode[] {

@@ -7,6 +7,7 @@ import { formatDiagnostic, loadConfig, starterConfigText } from './config';
 import type { Diagnostic, ServeConfig } from './config/types';
 import { CONTROL_VERBS, runControlVerb, type ControlVerb } from './control/cliVerbs';
 import { DASHBOARD_USAGE, runDashboardVerb } from './control/dashboardVerb';
+import { TRUST_USAGE, runTrustVerb } from './control/trustVerbs';
 import { ServeStackError } from './errors';
 import { exportFiles, parseHosts, writeExport } from './export';
 import { importNginxFile } from './export/importNginx';
@@ -32,6 +33,7 @@ usage:
   servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
                                              steer the server running for DIR (default .)
   ${DASHBOARD_USAGE}
+  ${TRUST_USAGE}
 `;
 
 /** The start of the line printed once the server listens (tasks' background problem matcher ends on it). */
@@ -217,6 +219,10 @@ export async function main(argv: string[]): Promise<number> {
       // The dashboard of a running server (server/control/dashboardVerb.ts).
       case 'dashboard':
         return await runDashboardVerb(rest, { out, err });
+      // The local CA of "tls": "auto" in the browsers' trust stores (server/control/trustVerbs.ts).
+      case 'trust':
+      case 'untrust':
+        return await runTrustVerb(verb, rest, { out, err });
       case 'export':
         return exportVerb(rest);
       case 'import':

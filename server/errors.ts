@@ -27,6 +27,14 @@ export const ERROR_CODES = {
   WORKER_BOOT_FAILED: 'a worker could not start',
   WORKER_CRASH_LOOP: 'the workers of a pool keep crashing',
   WEBSOCKET_UNSUPPORTED: 'a WebSocket reached a pool that serves a WSGI app (501)',
+  // tls and trust
+  TLS_FILE_UNREADABLE: 'the certificate or key file "tls" names cannot be read',
+  TLS_CERT_INVALID: 'the certificate file is not a PEM certificate',
+  TLS_KEY_INVALID: 'the key file is not an unencrypted PEM private key',
+  TLS_KEY_MISMATCH: 'the key file does not belong to the certificate',
+  TLS_CERT_EXPIRED: 'the certificate has expired or is not valid yet',
+  TLS_CA_FAILED: 'the local certificate authority could not be made or read',
+  TRUST_FAILED: 'the local certificate authority could not be added to (or removed from) a trust store',
   // control
   CONTROL_UNAUTHORIZED: 'the control channel refused a client',
   CONTROL_BAD_COMMAND: 'a control command was not understood',

@@ -25,6 +25,9 @@ import { watchPoolSources, type CodeWatcher } from './pool/codeWatcher';
 import { DevLoop, devLoopWanted } from './devloop/devLoop';
 import { CONTROL_PROTOCOL_VERSION, SHUTDOWN, WORKER_CONTRACT, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer, type ProxyRoutes, type RequestRecorder } from './proxy/server';
+import { HttpsRedirect } from './proxy/httpsRedirect';
+import { prepareServerTls, type ServerTls } from './tls/serverTls';
+import { TrustWatch } from './tls/trustWatch';
 import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
 import { lanAddress, namedUrl } from './network';
@@ -80,6 +83,9 @@ export class RunningServer implements ControlTarget {
   private readonly cpu = new CpuSampler();
   private stopping: Promise<void> | undefined;
   private configText: string | undefined;
+  private tls: ServerTls | undefined;
+  private trustWatch: TrustWatch | undefined;
+  private redirect: HttpsRedirect | undefined;
   url = '';
   /** http://NAME.localhost:PORT/ when the config has a "name". */
   namedUrl: string | undefined;
@@ -127,6 +133,8 @@ export class RunningServer implements ControlTarget {
   }
 
   async start(): Promise<void> {
+    // Certificates first: a bad file stops the start before any worker is spawned.
+    if (this.config.tls) this.tls = await this.prepareTls(this.config.tls);
     for (const pool of Object.values(this.config.pools)) this.addPool(pool, this.config.limits);
     this.devLoop = new DevLoop({
       logger: this.logger,
@@ -142,8 +150,10 @@ export class RunningServer implements ControlTarget {
       this.logger,
       this.requestRecorder(),
       TempFiles.forServer(),
+      this.tls?.current(),
     );
     this.proxy.devLoop = this.devLoop.front;
+    this.tls?.onRenewed((pair) => this.proxy.setCertificate(pair));
     // Request counts and memory change without a state change: send the workers whose
     // figures moved, at most once a second, so views never go stale.
     this.workerRefreshTimer = setInterval(() => this.refreshWorkers(), 1000);
@@ -155,11 +165,21 @@ export class RunningServer implements ControlTarget {
       this.proxy.trust = this.frontTrust(this.config);
       if (this.config.name) this.namedUrl = namedUrl(this.config.name, bound.port);
       if (this.options.lan) await this.listenOnNetwork(this.options.lan.address);
+      if (this.config.httpRedirect) await this.listenRedirect(this.config.httpRedirect);
     } catch (error) {
+      this.tls?.stop();
       await this.proxy.close(0).catch(() => undefined);
       this.devLoop.close();
       await Promise.all([...this.pools.values()].map((p) => p.stop(0)));
       throw error;
+    }
+    if (this.tls?.ca) {
+      const ca = this.tls.ca;
+      this.trustWatch = new TrustWatch(ca, (status) => {
+        if (!status.trusted) this.logger.info('server', `HTTPS uses ServeStack's local certificate authority, which this machine does not trust yet: run \`servestack trust\` once (or ServeStack: Trust Local HTTPS) so browsers accept ${this.url}`);
+        this.emit({ type: 'snapshot', snapshot: this.snapshot() });
+      });
+      void this.trustWatch.start().catch((error: Error) => this.logger.warn('server', `could not check whether the local CA is trusted: ${error.message}`));
     }
     if (this.options.control !== false) {
       this.control = await startControlServer(this, {
@@ -198,6 +218,46 @@ export class RunningServer implements ControlTarget {
     }
   }
 
+  private async prepareTls(tls: NonNullable<ServeConfig['tls']>): Promise<ServerTls> {
+    const prepared = await prepareServerTls(tls, {
+      hostNames: [this.config.listen.host],
+      onRenewed: (notAfter) => this.logger.info('server', `HTTPS certificate renewed; valid until ${notAfter.toISOString()}`),
+      onRenewError: (error) => this.logger.warn('server', `the HTTPS certificate could not be renewed (retrying in a minute): ${error.message}`),
+    });
+    const { notAfter } = prepared.current();
+    this.logger.info('server', prepared.mode === 'auto'
+      ? `HTTPS (HTTP/2 and HTTP/1.1) with a certificate from the local CA in ${prepared.ca!.dir}, valid until ${notAfter.toISOString()} and renewed by itself`
+      : `HTTPS (HTTP/2 and HTTP/1.1) with ${(tls as { cert: string }).cert}, valid until ${notAfter.toISOString()}`);
+    return prepared;
+  }
+
+  private async listenRedirect(at: { host: string; port: number }): Promise<void> {
+    const redirect = new HttpsRedirect(() => this.proxy.address?.port ?? 0, this.config.listen.host, this.logger);
+    try {
+      await redirect.listen(at.host, at.port);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new ServeStackError(code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'LISTEN_FAILED', `"httpRedirect" could not listen on ${at.host}:${at.port}: ${(error as Error).message}`, {
+        hint: 'choose another port for "httpRedirect" in servestack.json, or remove it',
+        cause: error,
+      });
+    }
+    this.redirect = redirect;
+    this.logger.info('server', `plain HTTP on ${at.host}:${redirect.port} redirects to ${this.url}`);
+  }
+
+  private httpsInfo(): Snapshot['server']['https'] {
+    if (!this.tls) return undefined;
+    const redirectUrl = this.redirect ? `http://${this.config.listen.host.includes(':') ? `[${this.config.listen.host}]` : this.config.listen.host}:${this.redirect.port}/` : undefined;
+    return {
+      mode: this.tls.mode,
+      notAfter: this.tls.current().notAfter.toISOString(),
+      ...(this.tls.ca ? { caFile: this.tls.ca.certFile } : {}),
+      ...(this.trustWatch?.status ? { trusted: this.trustWatch.status.trusted } : {}),
+      ...(redirectUrl ? { redirectUrl } : {}),
+    };
+  }
+
   /** Metrics for every request; the inspector too when it is on (it taps bodies as they pass). */
   private requestRecorder(): RequestRecorder {
     const metrics = this.metrics;
@@ -205,7 +265,7 @@ export class RunningServer implements ControlTarget {
     if (!(this.options.inspector ?? inspectorWanted(this.config.listen.host))) {
       return Object.assign((r: Parameters<RequestRecorder>[0]) => metrics.recordRequest(r.route, r.pool, r.status, r.ms), { refused });
     }
-    const inspector = new RequestInspector({ listener: () => this.proxy.address, recentLogs: (n) => this.logger.recentLines(n) });
+    const inspector = new RequestInspector({ listener: () => this.proxy.address && { ...this.proxy.address, secure: this.proxy.scheme === 'https' }, recentLogs: (n) => this.logger.recentLines(n) });
     this.inspector = inspector;
     return Object.assign(
       (r: Parameters<RequestRecorder>[0]) => {
@@ -225,7 +285,7 @@ export class RunningServer implements ControlTarget {
   snapshot(): Snapshot {
     return {
       protocol: CONTROL_PROTOCOL_VERSION,
-      server: { pid: process.pid, version: VERSION, dir: this.config.dir, url: this.url, configFile: this.config.file, startedAt: this.startedAt },
+      server: { pid: process.pid, version: VERSION, dir: this.config.dir, url: this.url, configFile: this.config.file, startedAt: this.startedAt, ...(this.tls ? { https: this.httpsInfo() } : {}) },
       pools: this.poolInfos(),
       workers: this.workerInfos(),
       routes: this.routeInfos(),
@@ -491,7 +551,9 @@ export class RunningServer implements ControlTarget {
     if (this.workerRefreshTimer) clearInterval(this.workerRefreshTimer);
     // One deadline for the proxy's drain and the workers' stop together (protocol.ts SHUTDOWN).
     const deadline = performance.now() + SHUTDOWN.drainMs;
-    await this.proxy.close(SHUTDOWN.drainMs);
+    this.tls?.stop();
+    this.trustWatch?.close();
+    await Promise.all([this.proxy.close(SHUTDOWN.drainMs), this.redirect?.close()]);
     // Past the deadline, workers still get the contract's grace to exit before they are killed.
     const left = Math.max(WORKER_CONTRACT.killGraceMs, deadline - performance.now());
     await Promise.all([...this.pools.values()].map((p) => p.stop(left)));

@@ -169,9 +169,20 @@ export interface MetricsSample {
   pools: Record<string, RouteMetrics & { queueDepth: number }>;
 }
 
+/** The server's HTTPS, when "tls" is set: the Workers view says "HTTPS not trusted yet" while `trusted` is false. */
+export interface HttpsInfo {
+  mode: 'auto' | 'files';
+  notAfter: string; // ISO date: the certificate served now is valid until then
+  /** "auto" only: the local CA's certificate file, and whether a trust store here has it (unknown until checked). */
+  caFile?: string;
+  trusted?: boolean;
+  /** "httpRedirect": the plain-HTTP address that redirects here. */
+  redirectUrl?: string;
+}
+
 export interface Snapshot {
   protocol: number;
-  server: { pid: number; version: string; dir: string; url: string; configFile?: string; startedAt: number };
+  server: { pid: number; version: string; dir: string; url: string; configFile?: string; startedAt: number; https?: HttpsInfo };
   pools: PoolInfo[];
   workers: WorkerInfo[];
   routes: RouteInfo[];

@@ -34,7 +34,7 @@ export const LIMITS: { readonly [K in keyof LimitsConfig]: { readonly field: str
 };
 
 /** Top-level fields only a restart applies: the listener is bound with them. */
-export const RESTART_ONLY_FIELDS = ['listen', 'tls'] as const;
+export const RESTART_ONLY_FIELDS = ['listen', 'tls', 'httpRedirect'] as const;
 
 /**
  * A Python pool's fields: `reload` ones need fresh workers (a rolling reload, no request
@@ -122,7 +122,11 @@ export function planConfigChange(before: ServeConfig, next: ServeConfig, running
   if (!same(before.tls, next.tls)) {
     restartNeeded.push({ field: 'tls', path: ['tls'], running: describeTls(before.tls), wanted: describeTls(next.tls) });
   }
-  const otherwiseSame = same({ ...before, listen: undefined, tls: undefined }, { ...next, listen: undefined, tls: undefined });
+  if (!same(before.httpRedirect, next.httpRedirect)) {
+    const shown = (r: ServeConfig['httpRedirect']) => (r ? hostPort(r.host, r.port) : 'no redirect');
+    restartNeeded.push({ field: 'httpRedirect', path: ['httpRedirect'], running: shown(before.httpRedirect), wanted: shown(next.httpRedirect) });
+  }
+  const otherwiseSame = same({ ...before, listen: undefined, tls: undefined, httpRedirect: undefined }, { ...next, listen: undefined, tls: undefined, httpRedirect: undefined });
   return { unchanged: otherwiseSame && restartNeeded.length === 0, pools, routesChanged, limits, restartNeeded };
 }
 
@@ -133,8 +137,14 @@ export function planConfigChange(before: ServeConfig, next: ServeConfig, running
 export function runningAfter(before: ServeConfig, next: ServeConfig): ServeConfig {
   const limits = { ...next.limits };
   for (const key of Object.keys(LIMITS) as (keyof LimitsConfig)[]) if (LIMITS[key].applies === 'restart') limits[key] = before.limits[key];
-  const { tls: _ignored, ...rest } = next;
-  return { ...rest, listen: before.listen, ...(before.tls !== undefined ? { tls: before.tls } : {}), limits };
+  const { tls: _ignored, httpRedirect: _bound, ...rest } = next;
+  return {
+    ...rest,
+    listen: before.listen,
+    ...(before.tls !== undefined ? { tls: before.tls } : {}),
+    ...(before.httpRedirect !== undefined ? { httpRedirect: before.httpRedirect } : {}),
+    limits,
+  };
 }
 
 function planPools(before: Record<string, PoolConfig>, next: Record<string, PoolConfig>): PoolChange[] {

@@ -136,6 +136,25 @@ function resolveTrustedProxies(raw: Obj, ctx: Ctx): string[] {
   return entries;
 }
 
+function resolveHttpRedirect(raw: Obj, ctx: Ctx, listen: ListenConfig, tls: TlsConfig | undefined): ServeConfig['httpRedirect'] {
+  if (raw.httpRedirect === undefined) return undefined;
+  const parsed = parseListen(raw.httpRedirect);
+  if (parsed.error !== undefined) {
+    ctx.list.add('CONFIG_BAD_PORT', parsed.error.replace('"listen"', '"httpRedirect"'), ['httpRedirect']);
+    return undefined;
+  }
+  if (raw.tls === undefined) {
+    ctx.list.add('CONFIG_SCHEMA', '"httpRedirect" sends plain HTTP to HTTPS, and this config serves no HTTPS: add "tls": "auto", or remove "httpRedirect"', ['httpRedirect']);
+    return undefined;
+  }
+  const redirect = { host: parsed.value.host ?? listen.host, port: parsed.value.port };
+  if (redirect.port === listen.port && redirect.host === listen.host) {
+    ctx.list.add('CONFIG_BAD_PORT', `"httpRedirect" and "listen" are both ${listen.port}; HTTPS and the redirect need a port each (e.g. "httpRedirect": ${listen.port === 8080 ? 8081 : 8080})`, ['httpRedirect']);
+    return undefined;
+  }
+  return tls ? redirect : undefined;
+}
+
 function overrideWorkers(ctx: Ctx): number | undefined {
   const { workers } = ctx.overrides;
   if (workers === undefined) return undefined;
@@ -338,6 +357,7 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
   const ctx: Ctx = { ...context, raw };
   const listen = resolveListen(raw, ctx);
   const tls = resolveTls(raw, ctx);
+  const httpRedirect = resolveHttpRedirect(raw, ctx, listen, tls);
   const pools = resolvePools(raw, ctx);
   const routes = resolveRoutes(raw, ctx);
   // Only when nothing is written: a "pools" or "routes" of the wrong type has its own error.
@@ -357,6 +377,7 @@ export function resolveConfig(raw: unknown, context: ResolveContext): ServeConfi
     detected: ctx.detected,
     listen,
     ...(tls ? { tls } : {}),
+    ...(httpRedirect ? { httpRedirect } : {}),
     pools,
     routes,
     limits,

@@ -100,7 +100,7 @@ export interface ListenConfig {
   pinned: boolean;
 }
 
-/** Reserved: accepted and checked, not yet served. Paths are absolute. */
+/** HTTPS on `listen`: certificates from the local CA, or the user's files (absolute paths). */
 export type TlsConfig = 'auto' | { cert: string; key: string };
 
 export interface LimitsConfig {
@@ -128,6 +128,8 @@ export interface ServeConfig {
   detected: boolean;
   listen: ListenConfig;
   tls?: TlsConfig;
+  /** A plain-HTTP listener that redirects every request to HTTPS (only with tls). */
+  httpRedirect?: { host: string; port: number };
   pools: Record<string, PoolConfig>;
   routes: RouteConfig[];
   limits: LimitsConfig;

@@ -12,6 +12,7 @@
 //  - Replay sends the request again to the server's own listener over loopback HTTP, so
 //    it goes through routing, limits and a worker like any other request.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import { ServeStackError } from '../errors';
 import { type MessageTap, TappedRequest, TappedResponse } from '../proxy/tappedMessages';
 import type { CapturedBody, InspectedHeader, InspectedRequest, LogLine, ReplayEdit, RequestSummary } from '../protocol';
@@ -35,7 +36,7 @@ export interface InspectorOptions {
   /** Bytes kept of each body. */
   maxBodyBytes?: number;
   /** The proxy's own listener, for replays. */
-  listener: () => { host: string; port: number } | undefined;
+  listener: () => { host: string; port: number; secure?: boolean } | undefined;
   /** Recent log lines, oldest first (the logger's ring). */
   recentLogs: (lines: number) => LogLine[];
 }
@@ -264,7 +265,10 @@ export class RequestInspector {
         this.replayPorts.delete(localPort);
         this.replayRecords.delete(localPort);
       };
-      const req = http.request({ host: connectHost(target.host), port: target.port, method, path: url, headers: raw, setHost: false, agent: false, timeout: REPLAY_TIMEOUT_MS }, (res) => {
+      // Over HTTPS the replay goes to this very server on loopback: its certificate is not what is being inspected.
+      const transport = target.secure ? https : http;
+      const tlsOptions = target.secure ? { rejectUnauthorized: false } : {};
+      const req = transport.request({ host: connectHost(target.host), port: target.port, method, path: url, headers: raw, setHost: false, agent: false, timeout: REPLAY_TIMEOUT_MS, ...tlsOptions }, (res) => {
         res.resume();
         res.on('end', () => {
           const recorded = localPort !== undefined ? this.replayRecords.get(localPort) : undefined;

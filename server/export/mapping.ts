@@ -189,6 +189,7 @@ export const FIELD_MAP: readonly FieldMapping[] = [
   { field: 'tls', nginx: '`listen … ssl`, `ssl_certificate`, `ssl_certificate_key`', gunicorn: '—', note: '"auto" (a localhost certificate) becomes placeholders for a real certificate (certbot).' },
   { field: 'name', nginx: '`server_name` (your real host name replaces NAME.localhost)', gunicorn: '—' },
   { field: 'trustedProxies', nginx: '`set_real_ip_from` (realip), or nothing when NGINX is the edge', gunicorn: '`forwarded_allow_ips`', note: 'In production NGINX is the edge and Gunicorn trusts it: the exported files set that up.' },
+  { field: 'httpRedirect', nginx: 'not written: a `server` with `listen 80;` and `return 308 https://$host$request_uri;`', gunicorn: '—', note: 'Production redirects at its edge (80 → 443), usually set up by certbot; the export warns (EXPORT_TLS).' },
   { field: 'pools.<name>.app', nginx: '`upstream <name>`', gunicorn: '`wsgi_app`' },
   { field: 'pools.<name>.interface', nginx: '—', gunicorn: '`worker_class`: `uvicorn.workers.UvicornWorker` for ASGI' },
   { field: 'pools.<name>.python', nginx: '—', gunicorn: 'the systemd unit runs `<python> -m gunicorn`' },

@@ -66,6 +66,9 @@ export function exportWarnings(plan: ExportPlan, raw?: unknown): ExportWarning[]
   if (config.tls === 'auto') {
     add('EXPORT_TLS', ['tls'], 'a generated localhost certificate is no use in production; nginx.conf has placeholders for a real one (see the README: certbot)');
   }
+  if (config.httpRedirect) {
+    add('EXPORT_TLS', ['httpRedirect'], 'nginx.conf does not redirect plain HTTP: add a server block with `listen 80;` and `return 308 https://$host$request_uri;` (certbot --nginx can add it)');
+  }
 
   for (const pool of plan.pools) {
     const at = (...rest: (string | number)[]) => ['pools', pool.name, ...rest];

@@ -1,8 +1,11 @@
 // The HTTP front (NGINX's role): listen, route by longest prefix, then serve a static
 // file, hand the request to a pool, or proxy it to a URL. Routes live in one object
 // that a config change replaces whole, so a request sees either the old or the new
-// routes, never a mix.
+// routes, never a mix. With "tls" it listens for HTTPS: HTTP/2 and HTTP/1.1 on one port
+// (ALPN), both into the same request handler (http2Compat.ts makes an HTTP/2 request
+// look like an HTTP/1.1 one to the rest of the proxy).
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { execFile } from 'node:child_process';
@@ -25,6 +28,30 @@ import { tappedMessageClasses } from './tappedMessages';
 import { resolveMount, type FrontTrust } from './trustedFront';
 import { ExtraListener } from './extraListener';
 import type { DevLoopFront } from '../devloop/devLoop';
+import { Http2Request, Http2Response } from './http2Compat';
+
+/** A certificate chain and its key (PEM), for HTTPS. */
+export interface ListenerCertificate {
+  cert: string;
+  key: string;
+}
+
+/** The HTTP/1.1 options both listeners share (the TLS one takes them as properties: see ProxyServer). */
+function http1Options(limits: LimitsConfig) {
+  return {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headerTimeoutMs,
+    // Node checks headersTimeout on this tick (default 30 s: a 10 s limit fired after up to 40 s).
+    connectionsCheckingInterval: 1000,
+    // Long uploads and streamed responses are the app's business; the pool's timeout bounds them.
+    requestTimeout: 0,
+    keepAliveTimeout: 65000,
+    // Strict parsing even when NODE_OPTIONS carries --insecure-http-parser.
+    insecureHTTPParser: false,
+    // Host is checked in requestChecks, so a request without one gets the error page and an access line.
+    requireHostHeader: false,
+  };
+}
 
 export interface ProxyRoutes {
   router: Router;
@@ -75,8 +102,11 @@ export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>,
 }
 
 export class ProxyServer {
-  private readonly server: http.Server;
+  private readonly server: http.Server | http2.Http2SecureServer;
   private readonly front: StrictFront;
+  /** Open HTTP/2 sessions: close() sends each a GOAWAY, then ends what is left at the deadline. */
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  readonly scheme: 'http' | 'https';
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
   address: { host: string; port: number } | undefined;
@@ -92,35 +122,53 @@ export class ProxyServer {
     private readonly logger: Logger,
     private readonly record: RequestRecorder,
     private readonly tempFiles: TempFiles,
+    tls?: ListenerCertificate,
   ) {
-    this.server = http.createServer(
-      {
-        // The inspector sees bodies pass through these (no per-request patching).
-        ...tappedMessageClasses,
-        maxHeaderSize: routes.limits.maxHeaderSize,
-        headersTimeout: routes.limits.headerTimeoutMs,
-        // Node checks headersTimeout on this tick (default 30 s: a 10 s limit fired after up to 40 s).
-        connectionsCheckingInterval: 1000,
-        // Long uploads and streamed responses are the app's business; the pool's timeout bounds them.
-        requestTimeout: 0,
-        keepAliveTimeout: 65000,
-        // Strict parsing even when NODE_OPTIONS carries --insecure-http-parser.
-        insecureHTTPParser: false,
-        // Host is checked in requestChecks, so a request without one gets the error page and an access line.
-        requireHostHeader: false,
-      },
-      (req, res) => this.onRequest(req, res),
-    );
+    this.scheme = tls ? 'https' : 'http';
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
+    if (tls) {
+      const server = http2.createSecureServer({
+        cert: tls.cert,
+        key: tls.key,
+        allowHTTP1: true, // ALPN offers h2, then http/1.1; a client without ALPN gets HTTP/1.1
+        minVersion: 'TLSv1.2',
+        Http2ServerRequest: Http2Request,
+        Http2ServerResponse: Http2Response,
+        // The inspector sees HTTP/1.1 bodies pass through these (no per-request patching).
+        Http1IncomingMessage: tappedMessageClasses.IncomingMessage,
+        Http1ServerResponse: tappedMessageClasses.ServerResponse,
+        // A header block as large as HTTP/1.1's limit (HPACK-decoded size, as nghttp2 counts it).
+        maxSendHeaderBlockLength: Math.max(routes.limits.maxHeaderSize, 16384),
+        settings: { maxHeaderListSize: Math.max(routes.limits.maxHeaderSize, 16384) },
+      } as http2.SecureServerOptions, onRequest as never);
+      // The HTTP/1.1 side reads these as properties of the server (Node's http2 has no options for them).
+      Object.assign(server, http1Options(routes.limits));
+      server.on('session', (session: http2.ServerHttp2Session) => {
+        this.sessions.add(session);
+        session.on('close', () => this.sessions.delete(session));
+        session.on('error', () => session.destroy());
+      });
+      this.server = server;
+    } else {
+      // The inspector sees bodies pass through these classes (no per-request patching).
+      this.server = http.createServer({ ...tappedMessageClasses, ...http1Options(routes.limits) }, onRequest);
+    }
     // Expect: 100-continue is the proxy's to answer: 413 for a declared body over the limit, else 100.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
     // Node would keep only its first 2000 fields, silently; requestChecks counts them all (maxHeaderSize bounds them).
-    this.server.maxHeadersCount = 0;
+    (this.server as http.Server).maxHeadersCount = 0;
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.front = new StrictFront(this.server, {
       limits: () => this.routes.limits,
       logger,
       record: (status) => record.refused?.(status),
-    });
+    }, tls ? 'secureConnection' : 'connection');
+  }
+
+  /** A renewed certificate: new handshakes get it, open connections keep theirs. */
+  setCertificate(tls: ListenerCertificate): void {
+    if (this.server instanceof http.Server) throw new Error('setCertificate on a plain HTTP listener');
+    this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   /**
@@ -129,9 +177,10 @@ export class ProxyServer {
    * accepts a connection: the first applies at once, the second to new connections.
    */
   applyLimits(limits: LimitsConfig): void {
-    this.server.headersTimeout = limits.headerTimeoutMs;
+    const server = this.server as http.Server;
+    server.headersTimeout = limits.headerTimeoutMs;
     // A documented createServer option that @types/node does not list as a property.
-    (this.server as http.Server & { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderSize;
+    (server as http.Server & { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderSize;
   }
 
   /** Never claims a port before listen succeeds; an unpinned port moves on to the next free one. */
@@ -157,7 +206,7 @@ export class ProxyServer {
         if (i > 0) this.logger.warn('server', `port ${listen.port} is in use; serving on ${bound.port} instead (pin a port with --port or "listen" to make this an error)`);
         this.address = { host: listen.host, port: bound.port };
         const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host;
-        return { host: listen.host, port: bound.port, url: `http://${shownHost}:${bound.port}/` };
+        return { host: listen.host, port: bound.port, url: `${this.scheme}://${shownHost}:${bound.port}/` };
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' && i + 1 < attempts) continue;
@@ -190,15 +239,19 @@ export class ProxyServer {
   async close(graceMs: number): Promise<void> {
     for (const extra of this.extraListeners.splice(0)) extra.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    (this.server as http.Server).closeIdleConnections(); // the TLS listener has it too (its HTTP/1.1 side)
     this.front.closeWaiting();
+    // GOAWAY: no new streams; the open ones finish, then the session closes by itself.
+    for (const session of this.sessions) session.close();
     if (this.inFlight > 0) {
       await Promise.race([
         new Promise<void>((resolve) => this.drainWaiters.push(resolve)),
         new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
       ]);
     }
-    this.server.closeAllConnections();
+    // The HTTP/1.1 connections of either listener (Node tracks them for the TLS one too).
+    http.Server.prototype.closeAllConnections.call(this.server as http.Server);
+    for (const session of this.sessions) session.destroy();
     await closed;
   }
 
@@ -263,7 +316,7 @@ export class ProxyServer {
     }
     if (expectsContinue) res.writeContinue();
     const host = req.headers.host;
-    const facts = { remoteAddr, scheme: mount.claims?.proto ?? ('http' as const), host, port: this.address?.port ?? 0, scriptName: mount.scriptName, claims: mount.claims };
+    const facts = { remoteAddr, scheme: mount.claims?.proto ?? this.scheme, host, port: this.address?.port ?? 0, scriptName: mount.scriptName, claims: mount.claims };
     if (route.kind === 'static') {
       routes.statics.get(route.index)!.handle(req, res, match.rest);
       return;
@@ -321,7 +374,7 @@ export class ProxyServer {
     const q = url.indexOf('?');
     const remoteAddr = clientAddress(req);
     const host = req.headers.host;
-    const facts = { remoteAddr, scheme: 'http' as const, host, port: this.address?.port ?? 0 };
+    const facts = { remoteAddr, scheme: this.scheme, host, port: this.address?.port ?? 0 };
     return {
       method: req.method ?? 'GET',
       url,
@@ -329,7 +382,7 @@ export class ProxyServer {
       query: q < 0 ? '' : url.slice(q + 1),
       headers: upstreamRequestHeaders(req, facts),
       httpVersion: req.httpVersion,
-      scheme: 'http',
+      scheme: this.scheme,
       serverName: host ?? this.address?.host ?? 'localhost',
       serverPort: facts.port,
       remoteAddr,

@@ -10,12 +10,17 @@
 // - an Upgrade other than WebSocket (h2c…) is replayed to the parser as the plain request
 //   it also is (RFC 9110 §7.8 lets a server ignore Upgrade): Node sends every request with
 //   `Connection: upgrade` to the 'upgrade' listener once one exists.
+// Under TLS the same holds for HTTP/1.1 connections ('secureConnection', after the
+// handshake); an HTTP/2 session (ALPN h2) goes straight to Node: its framing is binary and
+// nghttp2 checks it.
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { LimitsConfig } from '../config/types';
 import type { Logger } from '../log';
 import { accessLine, type AccessRequest } from './accessLog';
+import { isHttp2Request } from './http2Compat';
 import { rawErrorResponse, sendErrorPage } from './errorPages';
 import { socketAddress } from './headers';
 import { absoluteTarget, checkRequest, isSimpleRequest, parserErrorRefusal, requestLineOf, type Refusal } from './requestChecks';
@@ -38,7 +43,10 @@ const LOGGED_LINE = 2048; // characters of a refused request line kept in the ac
  */
 export function admitRequest(req: IncomingMessage, limits: LimitsConfig): Refusal | undefined {
   const url = req.url ?? '';
-  const refusal = checkRequest({ method: req.method ?? '', url, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders }, limits);
+  // An HTTP/2 request is held to HTTP/1.1's rules of meaning (Host, methods, sizes); its framing is HTTP/2's.
+  // (Told by the request object, never by the version: an HTTP/1 request line may claim "HTTP/2.0".)
+  const httpVersion = isHttp2Request(req) ? '1.1' : req.httpVersion;
+  const refusal = checkRequest({ method: req.method ?? '', url, httpVersion, rawHeaders: req.rawHeaders }, limits);
   if (refusal || url.startsWith('/')) return refusal;
   const absolute = absoluteTarget(url);
   if (!absolute) return undefined; // CONNECT's authority-form: refused by checkRequest already
@@ -81,18 +89,26 @@ export class StrictFront {
   private readonly waiting = new Set<Socket>();
   private readonly answered = new WeakSet<Socket>();
 
+  /**
+   * `connectionEvent` is 'connection' for plain HTTP, 'secureConnection' for TLS (an
+   * http2 secure server with HTTP/1.1 fallback: its one listener picks by ALPN).
+   */
   constructor(
-    private readonly server: http.Server,
+    private readonly server: http.Server | NetServer,
     private readonly options: FrontOptions,
+    connectionEvent: 'connection' | 'secureConnection' = 'connection',
   ) {
-    const listeners = server.listeners('connection');
-    if (listeners.length !== 1) throw new Error(`expected Node's one HTTP connection listener, found ${listeners.length}`);
+    const listeners = server.listeners(connectionEvent);
+    if (listeners.length !== 1) throw new Error(`expected Node's one HTTP ${connectionEvent} listener, found ${listeners.length}`);
     this.httpConnection = listeners[0] as (socket: Socket) => void;
-    server.removeAllListeners('connection');
-    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    server.removeAllListeners(connectionEvent);
+    server.on(connectionEvent, (socket: Socket) => this.onConnection(socket));
     server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => this.onClientError(error, socket));
-    server.on('connect', (req: IncomingMessage, socket: Socket) => {
-      this.refuseOnSocket(req, socket, admitRequest(req, options.limits()) ?? { status: 405, reason: 'CONNECT is not allowed here.', close: true });
+    server.on('connect', (req: IncomingMessage, socket: Socket | ServerResponse) => {
+      const refusal = admitRequest(req, options.limits()) ?? { status: 405, reason: 'CONNECT is not allowed here.', close: true };
+      // Over HTTP/2, CONNECT is a stream with a response of its own, not a socket.
+      if (isHttp2Request(req)) return answerRefusal(socket as ServerResponse, refusal);
+      this.refuseOnSocket(req, socket as Socket, refusal);
     });
   }
 
@@ -132,6 +148,7 @@ export class StrictFront {
   }
 
   private onConnection(socket: Socket): void {
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return void this.httpConnection.call(this.server, socket);
     this.waiting.add(socket);
     const forget = () => {
       this.waiting.delete(socket);

@@ -100,8 +100,8 @@ export async function serve(dir: string, args: string[] = [], env: NodeJS.Proces
   };
 
   try {
-    const line = await waitFor(/serving .* at (http:\/\/[^ ]+)/);
-    const url = /at (http:\/\/[^ ]+)/.exec(line)![1];
+    const line = await waitFor(/serving .* at (https?:\/\/[^ ]+)/);
+    const url = /at (https?:\/\/[^ ]+)/.exec(line)![1];
     return { child, url, port: Number(new URL(url).port), output: () => text, waitFor, stop, runtimeDir };
   } catch (error) {
     await stop('SIGKILL');
