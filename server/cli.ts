@@ -17,6 +17,9 @@ const USAGE = `servestack ${VERSION} — run a Python web app the way production
 
 usage:
   servestack serve [DIR] [--config FILE] [--port N] [--host H] [--workers N] [--python PATH]
+                   [--debug [--debug-port N] [--debugpy-path DIR]]
+                                             --debug: one worker of each pool runs under debugpy
+                                             (printed: debugpy listening on 127.0.0.1:PORT)
   servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
   servestack export [DIR] --out OUT [--hosts HOST:PORT,...] [--config FILE] [--port N] [--host H] [--workers N]
@@ -24,6 +27,7 @@ usage:
   servestack import NGINX.CONF [--out DIR] [--force]
                                              a servestack.json (in DIR, default .) from a simple nginx.conf
   servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
+  servestack debug [POOL] [--worker ID] [--all] [--pin|--pin-route PATH]|stop-debugging [POOL]|dump-stack WORKER [--dir DIR]
                                              steer the server running for DIR (default .)
   ${DASHBOARD_USAGE}
 `;
@@ -59,6 +63,7 @@ async function serve(args: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
       workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
+      debug: { type: 'boolean' }, 'debug-port': { type: 'string' }, 'debugpy-path': { type: 'string' },
     },
   });
   const dir = path.resolve(positionals[0] ?? '.');
@@ -82,6 +87,7 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   out(banner(server, result.config));
+  if (values.debug) await debugEveryPool(server, result.config, intOption(values['debug-port'], 'debug-port'), values['debugpy-path']);
   const control = server.controlInfo;
   process.send?.({ type: 'ready', url: server.url, control });
 
@@ -103,6 +109,21 @@ async function serve(args: string[]): Promise<number> {
       if (event.type === 'stopping') setImmediate(() => void server.stop().then(() => resolve(0)));
     });
   });
+}
+
+/** `serve --debug`: one worker of each Python pool under debugpy; nothing waits for a client to attach. */
+async function debugEveryPool(server: RunningServer, config: ServeConfig, firstPort: number | undefined, debugpyPath: string | undefined): Promise<void> {
+  let port = firstPort ?? 0;
+  for (const pool of Object.values(config.pools)) {
+    if (pool.kind !== 'python') continue;
+    try {
+      const { workers } = await server.debugWorkers({ pool: pool.name, port, debugpyPath });
+      for (const w of workers) out(`debugpy listening on 127.0.0.1:${w.port} (pool ${w.pool}, worker ${w.id}, ${w.debugpy})`);
+    } catch (error) {
+      err(error instanceof ServeStackError ? error.format() : `error: ${(error as Error).message}`);
+    }
+    if (port) port++;
+  }
 }
 
 function check(args: string[]): number {

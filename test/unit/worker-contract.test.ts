@@ -7,7 +7,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { FRAME_HEADER_BYTES, FrameType, WORKER_CONTRACT } from '../../server/protocol';
 
-const source = readFileSync(path.join(__dirname, '..', '..', 'server', 'python', 'servestack_channel.py'), 'utf8');
+const pythonDir = path.join(__dirname, '..', '..', 'server', 'python');
+// The debug frames are numbered in the module that sends them (imported only when debugging).
+const source = ['servestack_channel.py', 'servestack_debug.py'].map((f) => readFileSync(path.join(pythonDir, f), 'utf8')).join('\n');
 
 function pythonConstant(name: string): number {
   const m = new RegExp(`^${name} = (\\d+)`, 'm').exec(source);
@@ -28,6 +30,7 @@ test('every frame type has the same number on both sides', () => {
     Request: 'F_REQUEST', Body: 'F_BODY', BodyEnd: 'F_BODY_END', Abort: 'F_ABORT', Stop: 'F_STOP',
     DumpStack: 'F_DUMP_STACK', Revoke: 'F_REVOKE', Pause: 'F_PAUSE', Resume: 'F_RESUME', Ready: 'F_READY', Heartbeat: 'F_HEARTBEAT',
     Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED',
+    StackReport: 'F_STACK_REPORT', DebugState: 'F_DEBUG_STATE',
   };
   for (const [key, pyName] of Object.entries(names)) {
     assert.equal(pythonConstant(pyName), FrameType[key as keyof typeof FrameType], `${key} differs`);
