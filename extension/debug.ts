@@ -13,6 +13,7 @@ import type { WorkersNode } from './workersTree';
 
 export const DEBUGPY_EXTENSION_ID = 'ms-python.debugpy';
 export const DEBUG_TYPE = 'servestack';
+const STACK_SCHEME = 'servestack-stack';
 
 /** A `servestack` debug configuration, as launch.json (or the dynamic list) holds it. */
 export interface ServeStackDebugConfiguration extends vscode.DebugConfiguration {
@@ -48,6 +49,9 @@ export class WorkerDebugging implements vscode.Disposable {
   private readonly debugging = new Set<string>();
   /** The last message about the missing Python Debugger (the extension tests read it). */
   lastMissingExtensionMessage: string | undefined;
+  /** Stack dumps, shown as read-only documents: an untitled one would be offered for saving (and F5 saves the active untitled editor first). */
+  private readonly stacks = new Map<string, string>();
+  private stackCount = 0;
 
   constructor(private readonly supervisor: Supervisor, private readonly log: ServerLog) {
     this.disposables.push(
@@ -60,8 +64,10 @@ export class WorkerDebugging implements vscode.Disposable {
     const provider = new ServeStackDebugProvider(this, this.supervisor);
     context.subscriptions.push(
       this,
+      vscode.workspace.registerTextDocumentContentProvider(STACK_SCHEME, { provideTextDocumentContent: (uri) => this.stacks.get(uri.path) ?? '' }),
       vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Initial),
-      vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
+      // A second object, without resolve: VS Code resolves a configuration through every provider of its type.
+      vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, { provideDebugConfigurations: (f) => provider.provideDebugConfigurations(f) }, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
       vscode.commands.registerCommand('servestack.debugWorkers', async (node?: WorkersNode) => {
         const session = node?.session ?? currentSession() ?? this.supervisor.activeSessions()[0];
         if (!session?.isActive) {
@@ -130,7 +136,9 @@ export class WorkerDebugging implements vscode.Disposable {
   async dumpStack(session: ServerSession, worker: WorkerInfo): Promise<string> {
     const report = await session.request({ type: 'dumpStack', worker: worker.id });
     const text = formatStackReport(report, worker.id);
-    const doc = await vscode.workspace.openTextDocument({ content: text, language: 'log' });
+    const name = `/worker ${worker.id} stack ${++this.stackCount}.log`;
+    this.stacks.set(name, text);
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.from({ scheme: STACK_SCHEME, path: name }));
     await vscode.window.showTextDocument(doc, { preview: true });
     if (report.stuck) {
       const where = `${path.basename(report.stuck.file)}:${report.stuck.line} in ${report.stuck.function}`;
@@ -223,11 +231,9 @@ class ServeStackDebugProvider implements vscode.DebugConfigurationProvider {
       return undefined;
     }
     const c = config as ServeStackDebugConfiguration;
-    try {
-      await this.debugging.debugWorkers(session, { pool: c.pool, worker: c.worker, all: c.all, pin: c.pin ?? pinSetting(), pinRoute: c.pinRoute, justMyCode: c.justMyCode });
-    } catch (error) {
-      void vscode.window.showErrorMessage(`ServeStack could not debug pool ${c.pool ?? ''}: ${errorMessage(error)}`);
-    }
+    // Not awaited: the attach sessions it starts cannot start while this launch resolves.
+    this.debugging.debugWorkers(session, { pool: c.pool, worker: c.worker, all: c.all, pin: c.pin ?? pinSetting(), pinRoute: c.pinRoute, justMyCode: c.justMyCode })
+      .catch((error) => void vscode.window.showErrorMessage(`ServeStack could not debug pool ${c.pool ?? ''}: ${errorMessage(error)}`));
     // The debugpy attach sessions are the debugging; this configuration only started them.
     return undefined;
   }

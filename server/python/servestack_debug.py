@@ -97,22 +97,23 @@ def user_frame(frames, cwd):
 
 def _serving(frames):
     """A thread that runs a request (the WSGI runtime's run_wsgi_request, or an ASGI loop's app call)."""
-    return any(_in_runtime(f["file"]) and f["function"] in ("run_wsgi_request", "run_request", "handle_request") for f in frames)
+    return any(_in_runtime(f["file"]) and f["function"] in ("run_wsgi_request", "handle") for f in frames)
 
 
 def stack_report(skip_current=True):
     """Every thread's stack, and where the first thread serving a request is ("stuck")."""
     cwd = os.path.abspath(os.getcwd())
-    names = {t.ident: t.name for t in threading.enumerate()}
+    live = threading.enumerate()
+    names = {t.ident: t.name for t in live}
+    # debugpy's own threads, and our pause watcher, say nothing about the app.
+    own = {t.ident for t in live if getattr(t, "is_pydev_daemon_thread", False)}
     me = threading.get_ident()
     threads = []
     stuck = None
     for ident, frame in sys._current_frames().items():
-        if skip_current and ident == me:
+        if (skip_current and ident == me) or ident in own:
             continue
         frames = _frames(frame)
-        if any(_in_debugger(f["file"]) for f in frames[:1]):
-            continue  # debugpy's own threads
         entry = {"name": names.get(ident, "thread %d" % ident), "frames": frames[-40:]}
         threads.append(entry)
         if stuck is None and _serving(frames):

@@ -117,7 +117,9 @@ export const steps = [
   {
     name: 'Stop: the workers end',
     async run({ wb }) {
-      await wb.command('ServeStack: Stop');
+      // From the status bar: the palette's first "Stop" match is now the recently used Return to Normal Workers (Stop Debugging).
+      await wb.clickStatus(/^web: 2 workers$/);
+      await wb.pick('Stop');
       await wb.waitForStatus(/^Serve$/, 15_000);
     },
   },
