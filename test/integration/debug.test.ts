@@ -127,6 +127,8 @@ describe('debugging the live pool', { skip }, () => {
         // Stopped for longer than the pool's 2 s timeout: the worker must not be killed…
         await server.waitFor(/paused in debugger/);
         const pausedAt = Date.now();
+        // A second pinned request waits for the paused worker, without holding up the rest…
+        const queuedPinned = request(`${server.url}hello/again`);
         // …and meanwhile the other worker serves (unpinned routes), one request after another.
         const served = new Set<string>();
         while (Date.now() - pausedAt < 3500) {
@@ -139,10 +141,17 @@ describe('debugging the live pool', { skip }, () => {
         assert.equal(still?.pid, debuggedInfo?.pid, 'the paused worker is the same process');
         assert.doesNotMatch(server.output(), /past the pool's timeout|sent no heartbeat/);
 
+        const beforeContinue = dap.events.length;
         await dap.request('continue', { threadId });
         const reply = await answer;
         assert.equal(reply.status, 200);
         assert.equal(reply.text, `hello world from ${debuggedInfo?.pid}\n`);
+        // The pinned request that waited reaches the same breakpoint, on the same worker.
+        const again = await dap.waitForEvent('stopped', 20000, beforeContinue);
+        await dap.request('continue', { threadId: again.body.threadId });
+        const second = await queuedPinned;
+        assert.equal(second.status, 200);
+        assert.equal(second.text, `hello again from ${debuggedInfo?.pid}\n`);
         await eventually(async () => (await workers(client)).some((w) => w.id === debugged.id && w.debug && !w.debug.paused), 10000, 'the worker reported as running again');
         await dap.request('disconnect', { terminateDebuggee: false }).catch(() => undefined);
       } finally {
