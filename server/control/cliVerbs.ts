@@ -104,6 +104,10 @@ export function formatStatus(s: Snapshot, now = Date.now()): string {
       ]),
     );
   }
+  for (const w of s.workers) {
+    if (w.debug) out.push(`  worker ${w.id}: debugpy on 127.0.0.1:${w.debug.port}${w.debug.paused ? `, paused in debugger${w.debug.where ? ` at ${w.debug.where.file}:${w.debug.where.line}` : ''}` : ''}${w.debug.pinned ? ', requests pinned to it' : ''}`);
+    if (w.lastTimeout) out.push(`  worker ${w.id}: last timeout: stuck in ${w.lastTimeout.file}:${w.lastTimeout.line} in ${w.lastTimeout.function}`);
+  }
   if (s.routes.length > 0) {
     out.push('');
     out.push(formatTable([['ROUTE', 'TO'], ...[...s.routes].sort((a, b) => a.index - b.index).map((r) => [r.path, `${r.kind} ${r.target}`])]));
