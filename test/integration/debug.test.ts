@@ -108,8 +108,8 @@ describe('debugging the live pool', { skip }, () => {
         const threadId = stopped.body.threadId as number;
         const trace = await dap.request('stackTrace', { threadId, startFrame: 0, levels: 20 });
         const top = trace.body.stackFrames[0];
-        if (top.line !== BREAKPOINT_LINE) console.log(JSON.stringify(stopped), JSON.stringify(trace.body.stackFrames.map((f: { name: string; line: number; source?: { path?: string } }) => [f.name, f.line, f.source?.path])), JSON.stringify((await dap.request('threads')).body));
-        assert.equal(top.line, BREAKPOINT_LINE);
+        const seen = `stopped ${JSON.stringify(stopped.body)} at ${JSON.stringify(trace.body.stackFrames.map((f: { name: string; line: number; source?: { path?: string } }) => [f.name, f.line, f.source?.path]))}`;
+        assert.equal(top.line, BREAKPOINT_LINE, seen);
         assert.equal(path.basename(top.source.path), 'app.py');
         assert.equal(top.name, 'hello');
         const scopes = await dap.request('scopes', { frameId: top.id });
