@@ -8,6 +8,7 @@ import { registerCommands } from './commands';
 import { ConfigActions } from './configActions';
 import { ConfigDiagnostics } from './configDiagnostics';
 import { DashboardPanel } from './dashboardPanel';
+import { WorkerDebugging } from './debug';
 import { CONFIG_FILE_NAME, configUri, exists } from './configFile';
 import { ServerLog } from './logChannel';
 import { onInterpreterChange } from './python';
@@ -27,6 +28,7 @@ export interface ServeStackApi {
   statusBar: StatusBar;
   diagnostics: ConfigDiagnostics;
   log: ServerLog;
+  debugging: WorkerDebugging;
 }
 
 let supervisor: Supervisor | undefined;
@@ -85,6 +87,8 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
   );
 
   registerTrustCommand(context, log);
+  const debugging = new WorkerDebugging(sup, log);
+  debugging.register(context, () => statusBar.currentSession());
 
   const diagnostics = new ConfigDiagnostics();
   context.subscriptions.push(diagnostics);
@@ -110,7 +114,7 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
     log.info('Restricted Mode: ServeStack checks servestack.json but does not serve until the workspace is trusted.');
   }
 
-  return { supervisor: sup, workersTree, routesTree, statusBar, diagnostics, log };
+  return { supervisor: sup, workersTree, routesTree, statusBar, diagnostics, log, debugging };
 }
 
 /** Stops every server this window started; VS Code waits for the promise (within its limits). */

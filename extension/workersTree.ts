@@ -1,6 +1,7 @@
 // The Workers view: pool → workers (one folder level more in a multi-root workspace when
 // several folders are served). Pools carry contextValue 'pool' (inline + / − scale
 // buttons), workers 'worker' (Restart / Kill).
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PoolInfo, WorkerInfo, WorkerState } from '../server/protocol';
 import { failureLocation } from './notifications';
@@ -99,7 +100,7 @@ export class WorkersTreeProvider implements vscode.TreeDataProvider<WorkersNode>
         return item;
       }
       case 'pool': return poolItem(node.session, node.pool, key);
-      case 'worker': return workerItem(node.worker, key);
+      case 'worker': return workerItem(node.worker, key, node.session.dir);
       case 'message': {
         const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
         item.id = `${key}/${node.id}`;
@@ -155,7 +156,7 @@ function poolItem(session: ServerSession, pool: PoolInfo, key: string): vscode.T
   return item;
 }
 
-function workerItem(worker: WorkerInfo, key: string): vscode.TreeItem {
+function workerItem(worker: WorkerInfo, key: string, dir: string): vscode.TreeItem {
   const item = new vscode.TreeItem(worker.pid !== undefined ? `pid ${worker.pid}` : `worker ${worker.id}`, vscode.TreeItemCollapsibleState.None);
   item.id = `${key}/worker:${worker.id}`;
   const inFlight = worker.inFlight ? ` (${worker.inFlight} in flight)` : '';
@@ -172,7 +173,27 @@ function workerItem(worker: WorkerInfo, key: string): vscode.TreeItem {
   tooltip.appendMarkdown(`- Uptime: ${formatDuration(Date.now() - worker.startedAt)}\n`);
   tooltip.appendMarkdown(`- Generation: ${worker.generation}\n`);
   item.tooltip = tooltip;
+  decorateDebugged(item, worker, dir, tooltip);
   return item;
+}
+
+/** Under debugpy: "paused in debugger" or the port; after a timeout: "last timeout: stuck in app.py:42 in slow_query", a click away. */
+function decorateDebugged(item: vscode.TreeItem, worker: WorkerInfo, dir: string, tooltip: vscode.MarkdownString): void {
+  const debug = worker.debug;
+  if (debug) {
+    const where = debug.where ? ` · ${path.basename(debug.where.file)}:${debug.where.line}` : '';
+    const pinned = debug.pinned ? ` · pinned${typeof debug.pinned === 'object' ? ` ${debug.pinned.route}` : ''}` : '';
+    item.description = debug.paused ? `paused in debugger${where}${pinned}` : `${item.description} · debugpy :${debug.port}${pinned}`;
+    item.iconPath = new vscode.ThemeIcon(debug.paused ? 'debug-pause' : 'debug-alt', new vscode.ThemeColor('debugIcon.startForeground'));
+    tooltip.appendMarkdown(`- Debugging: debugpy on 127.0.0.1:${debug.port}${debug.debugpy ? ` (${debug.debugpy})` : ''}; no request timeout or heartbeat check\n`);
+    if (debug.where) item.command = { command: 'servestack.openStackLocation', title: 'Open', arguments: [dir, debug.where] };
+  }
+  const last = worker.lastTimeout;
+  if (last) {
+    item.description = `${item.description} · last timeout: stuck in ${path.basename(last.file)}:${last.line} in ${last.function}`;
+    tooltip.appendMarkdown(`- Last timeout: stuck in \`${last.file}:${last.line}\` in \`${last.function}\` (click to open)\n`);
+    if (!item.command) item.command = { command: 'servestack.openStackLocation', title: 'Open', arguments: [dir, last] };
+  }
 }
 
 export function formatBytes(bytes: number): string {

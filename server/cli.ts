@@ -24,6 +24,9 @@ usage:
                                              network can open the app; --lan-address picks the address, default
                                              the first non-internal IPv4); --path-prefix: also serve under PREFIX,
                                              e.g. /absproxy/{port} behind code-server ({port}: the bound port)
+                   [--debug [--debug-port N] [--debugpy-path DIR]]
+                                             --debug: one worker of each pool runs under debugpy
+                                             (printed: debugpy listening on 127.0.0.1:PORT)
   servestack check [DIR] [--config FILE]     diagnostics as file:line:col; exit 1 on errors
   servestack init [DIR]                      write a starter servestack.json for what DIR holds
   servestack export [DIR] --out OUT [--hosts HOST:PORT,...] [--config FILE] [--port N] [--host H] [--workers N]
@@ -31,6 +34,7 @@ usage:
   servestack import NGINX.CONF [--out DIR] [--force]
                                              a servestack.json (in DIR, default .) from a simple nginx.conf
   servestack status|scale [POOL] N|reload [POOL]|logs [-f]|stop [--dir DIR]
+  servestack debug [POOL] [--worker ID] [--all] [--pin|--pin-route PATH]|stop-debugging [POOL]|dump-stack WORKER [--dir DIR]
                                              steer the server running for DIR (default .)
   ${DASHBOARD_USAGE}
   ${TRUST_USAGE}
@@ -72,6 +76,7 @@ async function serve(args: string[]): Promise<number> {
       workers: { type: 'string' }, python: { type: 'string' }, prefetch: { type: 'string' },
       lan: { type: 'boolean' }, 'lan-address': { type: 'string' }, 'path-prefix': { type: 'string' },
       'no-live-reload': { type: 'boolean' },
+      debug: { type: 'boolean' }, 'debug-port': { type: 'string' }, 'debugpy-path': { type: 'string' },
     },
   });
   const pathPrefix = values['path-prefix'];
@@ -104,6 +109,7 @@ async function serve(args: string[]): Promise<number> {
   }
   out(banner(server, result.config));
   if (server.lanUrl) out(`ServeStack on your network: ${server.lanUrl} (anyone on this network can open it)`);
+  if (values.debug) await debugEveryPool(server, result.config, intOption(values['debug-port'], 'debug-port'), values['debugpy-path']);
   // The one stable line for tasks' problem matchers and scripts (READY_LINE): printed once everything listens.
   out(`${READY_LINE}${server.namedUrl ?? server.url}`);
   const control = server.controlInfo;
@@ -127,6 +133,21 @@ async function serve(args: string[]): Promise<number> {
       if (event.type === 'stopping') setImmediate(() => void server.stop().then(() => resolve(0)));
     });
   });
+}
+
+/** `serve --debug`: one worker of each Python pool under debugpy; nothing waits for a client to attach. */
+async function debugEveryPool(server: RunningServer, config: ServeConfig, firstPort: number | undefined, debugpyPath: string | undefined): Promise<void> {
+  let port = firstPort ?? 0;
+  for (const pool of Object.values(config.pools)) {
+    if (pool.kind !== 'python') continue;
+    try {
+      const { workers } = await server.debugWorkers({ pool: pool.name, port, debugpyPath });
+      for (const w of workers) out(`debugpy listening on 127.0.0.1:${w.port} (pool ${w.pool}, worker ${w.id}, ${w.debugpy})`);
+    } catch (error) {
+      err(error instanceof ServeStackError ? error.format() : `error: ${(error as Error).message}`);
+    }
+    if (port) port++;
+  }
 }
 
 function check(args: string[]): number {

@@ -61,6 +61,9 @@ export const ERROR_CODES = {
   EXPORT_WEBSOCKET: 'WebSocket handling that differs in production',
   IMPORT_SYNTAX: 'the nginx.conf to import is not valid NGINX syntax',
   IMPORT_UNSUPPORTED: 'an NGINX directive import cannot carry over',
+  // debugging
+  DEBUGPY_NOT_FOUND: 'the pool\'s interpreter has no debugpy and no debugpy folder is configured',
+  DEBUG_FAILED: 'a worker could not be started under debugpy; the running workers keep serving',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

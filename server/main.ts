@@ -23,6 +23,7 @@ import { Pool } from './pool/pool';
 import { CommandPool } from './pool/commandPool';
 import { watchPoolSources, type CodeWatcher } from './pool/codeWatcher';
 import { DevLoop, devLoopWanted } from './devloop/devLoop';
+import { debugWorkersIn, dumpStackIn, stopDebuggingIn, type DebugOptions } from './pool/debug';
 import { CONTROL_PROTOCOL_VERSION, SHUTDOWN, WORKER_CONTRACT, type ConfigApplyResult, type ControlEvent, type LogLine, type PoolInfo, type RestartNeededField, type RouteInfo, type Snapshot, type WorkerInfo } from './protocol';
 import { buildRoutes, ProxyServer, type ProxyRoutes, type RequestRecorder } from './proxy/server';
 import { HttpsRedirect } from './proxy/httpsRedirect';
@@ -314,6 +315,22 @@ export class RunningServer implements ControlTarget {
 
   async killWorker(id: number): Promise<void> {
     await this.withWorker(id, (pool) => pool.killWorker(id));
+  }
+
+  debugWorkers(options: DebugOptions & { pool?: string }): ReturnType<typeof debugWorkersIn> {
+    return debugWorkersIn(this.pythonPools(), options);
+  }
+
+  stopDebugging(pool?: string): Promise<void> {
+    return stopDebuggingIn(this.pythonPools(), pool);
+  }
+
+  dumpStack(worker: number): ReturnType<typeof dumpStackIn> {
+    return dumpStackIn(this.pythonPools(), worker);
+  }
+
+  private pythonPools(): Pool[] {
+    return [...this.pools.values()].filter((p): p is Pool => p instanceof Pool);
   }
 
   /** Runs the action on the Python pool that has worker `id`; a command pool's one process is restarted. */

@@ -68,6 +68,8 @@ export const FrameType = {
   WsEnd: 37, // → arbiter: the app's task for the session returned; empty, or {"error":true}
   WsHoldClient: 38, // → arbiter: the app's unread messages passed the high-water mark: stop reading the client
   WsReleaseClient: 39, // → arbiter: the app caught up: read the client again
+  StackReport: 40, // JSON StackReport: the answer to DumpStack (request id = the DumpStack's), beside the text on stderr
+  DebugState: 41, // JSON { paused, where? }: a worker under debugpy stopped in, or left, the debugger
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -120,6 +122,36 @@ export interface WorkerInfo {
   cpuPercent?: number;
   generation: number; // increases with each reload of the pool
   exitCode?: number | null;
+  /** Set while the worker runs under debugpy (server/pool/debug.ts). */
+  debug?: WorkerDebugInfo;
+  /** Where its app was when its last request timed out (the worker that replaced a timed-out one keeps it). */
+  lastTimeout?: StackLocation;
+}
+
+/** A place in Python code, as a worker's stack report gives it. */
+export interface StackLocation {
+  file: string;
+  line: number;
+  function: string;
+}
+
+export interface WorkerDebugInfo {
+  /** 127.0.0.1:port where debugpy listens (0 until the worker is ready). */
+  port: number;
+  /** Stopped at a breakpoint, a step or a pause: its request timeout and heartbeat checks are off anyway. */
+  paused: boolean;
+  where?: StackLocation;
+  /** Which debugpy it runs: "debugpy 1.6.6 (the interpreter's own)". */
+  debugpy?: string;
+  /** Every request of the pool (or of this route path) goes to this worker. */
+  pinned?: 'pool' | { route: string };
+}
+
+/** Every thread's stack in a worker, and where the thread serving a request is. */
+export interface StackReport {
+  pid: number;
+  threads: { name: string; frames: StackLocation[] }[];
+  stuck: StackLocation | null;
 }
 
 export interface PoolInfo {
@@ -245,7 +277,10 @@ export type ControlCommand =
   | { id: number; type: 'stop' }
   | { id: number; type: 'requests'; limit?: number }
   | { id: number; type: 'inspectRequest'; request: number; reveal?: boolean }
-  | { id: number; type: 'replayRequest'; request: number; edit?: ReplayEdit };
+  | { id: number; type: 'replayRequest'; request: number; edit?: ReplayEdit }
+  | { id: number; type: 'debugWorkers'; pool?: string; worker?: number; all?: boolean; pin?: boolean; pinRoute?: string; port?: number; debugpyPath?: string }
+  | { id: number; type: 'stopDebugging'; pool?: string }
+  | { id: number; type: 'dumpStack'; worker: number };
 
 export type ControlCommandType = ControlCommand['type'];
 /** A command as a client writes it; the client library adds the id. */
@@ -271,6 +306,10 @@ export interface ControlResults {
   inspectRequest: InspectedRequest;
   /** `request`: the id of the replayed request's own record, when the inspector kept it. */
   replayRequest: { status: number; request?: number };
+  /** The debugged workers, ready and listening. */
+  debugWorkers: { workers: { id: number; pool: string; port: number; debugpy: string }[] };
+  stopDebugging: undefined;
+  dumpStack: StackReport;
 }
 
 // ── Request inspector ───────────────────────────────────────────────────────────────

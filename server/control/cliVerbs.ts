@@ -2,12 +2,12 @@
 // server of a folder through its state file (stateFile.ts) and talk to it over the
 // control channel (client.ts). Exit codes: 0 done, 1 failed (or no server), 2 usage.
 import { ServeStackError } from '../errors';
-import type { LogLine, Snapshot, WorkerInfo } from '../protocol';
+import type { LogLine, Snapshot, StackReport, WorkerInfo } from '../protocol';
 import { connectControl, type ControlClient } from './client';
 import { canonicalDir, pidAlive, readServerState, removeServerState, removeStaleServerState, type ReadServerState } from './stateFile';
 
-export type ControlVerb = 'status' | 'scale' | 'reload' | 'logs' | 'stop';
-export const CONTROL_VERBS: readonly ControlVerb[] = ['status', 'scale', 'reload', 'logs', 'stop'];
+export type ControlVerb = 'status' | 'scale' | 'reload' | 'logs' | 'stop' | 'dump-stack' | 'debug' | 'stop-debugging';
+export const CONTROL_VERBS: readonly ControlVerb[] = ['status', 'scale', 'reload', 'logs', 'stop', 'dump-stack', 'debug', 'stop-debugging'];
 
 export interface ControlVerbOptions {
   /** The folder whose server to steer. */
@@ -28,6 +28,9 @@ export const CONTROL_VERB_USAGE: Record<ControlVerb, string> = {
   reload: 'servestack reload [POOL] [--dir DIR]      restart the workers of POOL (all pools when omitted), one at a time',
   logs: 'servestack logs [-f] [-n N] [--dir DIR]   print the latest N log lines (200); -f follows until Ctrl-C',
   stop: 'servestack stop [--dir DIR]              stop the server and wait until it has exited',
+  'dump-stack': 'servestack dump-stack WORKER [--dir DIR]  every thread\'s Python stack of a (busy) worker',
+  debug: 'servestack debug [POOL] [--worker ID] [--all] [--pin | --pin-route PATH] [--debug-port N] [--dir DIR]\n                                           restart workers under debugpy (rolling) and print their ports',
+  'stop-debugging': 'servestack stop-debugging [POOL] [--dir DIR]  back to normal workers, rolling',
 };
 
 class UsageError extends Error {}
@@ -100,6 +103,10 @@ export function formatStatus(s: Snapshot, now = Date.now()): string {
           ]),
       ]),
     );
+  }
+  for (const w of s.workers) {
+    if (w.debug) out.push(`  worker ${w.id}: debugpy on 127.0.0.1:${w.debug.port}${w.debug.paused ? `, paused in debugger${w.debug.where ? ` at ${w.debug.where.file}:${w.debug.where.line}` : ''}` : ''}${w.debug.pinned ? ', requests pinned to it' : ''}`);
+    if (w.lastTimeout) out.push(`  worker ${w.id}: last timeout: stuck in ${w.lastTimeout.file}:${w.lastTimeout.line} in ${w.lastTimeout.function}`);
   }
   if (s.routes.length > 0) {
     out.push('');
@@ -204,7 +211,10 @@ type ParsedVerb =
   | { verb: 'scale'; pool?: string; workers: number }
   | { verb: 'reload'; pool?: string }
   | { verb: 'logs'; follow: boolean; lines?: number }
-  | { verb: 'stop' };
+  | { verb: 'stop' }
+  | { verb: 'dump-stack'; worker: number }
+  | { verb: 'debug'; pool?: string; worker?: number; all: boolean; pin: boolean; pinRoute?: string; port?: number }
+  | { verb: 'stop-debugging'; pool?: string };
 
 /** Check a verb's arguments before any server is looked for. */
 export function parseVerbArgs(verb: ControlVerb, args: string[]): ParsedVerb {
@@ -234,7 +244,40 @@ export function parseVerbArgs(verb: ControlVerb, args: string[]): ParsedVerb {
       if (lines === 0) throw new UsageError('the line count must be at least 1');
       return { verb, follow: followMode, lines };
     }
+    case 'dump-stack': {
+      const rest = noOptions(args, 1, verb);
+      if (rest.length === 0) throw new UsageError('dump-stack needs a worker id (servestack status lists them)');
+      return { verb, worker: parseCount(rest[0], 'the worker id') };
+    }
+    case 'stop-debugging':
+      return { verb, pool: noOptions(args, 1, verb)[0] };
+    case 'debug': {
+      const parsed: Extract<ParsedVerb, { verb: 'debug' }> = { verb, all: false, pin: false };
+      for (let i = 0; i < args.length; i++) {
+        const a = args[i];
+        if (a === '--all') parsed.all = true;
+        else if (a === '--pin') parsed.pin = true;
+        else if (a === '--pin-route') parsed.pinRoute = args[++i];
+        else if (a === '--worker') parsed.worker = parseCount(args[++i], 'the worker id');
+        else if (a === '--debug-port') parsed.port = parseCount(args[++i], 'the debug port');
+        else if (a.startsWith('-')) throw new UsageError(`unknown argument ${a}`);
+        else if (parsed.pool === undefined) parsed.pool = a;
+        else throw new UsageError(`unexpected argument ${a}`);
+      }
+      if (parsed.pinRoute !== undefined && !parsed.pinRoute.startsWith('/')) throw new UsageError('--pin-route takes a route path starting with /');
+      return parsed;
+    }
   }
+}
+
+/** "stuck in app.py:42 in slow_query", then every thread's frames, innermost last. */
+export function formatStackReport(report: StackReport, workerId: number): string {
+  const lines = [`worker ${workerId} (pid ${report.pid})${report.stuck ? `: in ${report.stuck.file}:${report.stuck.line} in ${report.stuck.function}` : ''}`];
+  for (const t of report.threads) {
+    lines.push('', `thread ${t.name}:`);
+    for (const f of t.frames) lines.push(`  ${f.file}:${f.line} in ${f.function}`);
+  }
+  return lines.join('\n');
 }
 
 async function runVerb(v: ParsedVerb, dir: string, server: ReadServerState, client: ControlClient, opts: ControlVerbOptions): Promise<number> {
@@ -282,6 +325,21 @@ async function runVerb(v: ParsedVerb, dir: string, server: ReadServerState, clie
       off?.();
       for (const l of lines) opts.out(formatLogLine(l));
       return v.follow ? follow(client, lines, opts, buffered, stopping) : 0;
+    }
+    case 'dump-stack': {
+      opts.out(formatStackReport(await client.request({ type: 'dumpStack', worker: v.worker }), v.worker));
+      return 0;
+    }
+    case 'debug': {
+      const { verb: _verb, ...options } = v;
+      const result = await client.request({ type: 'debugWorkers', ...options }, { timeoutMs: 60_000 });
+      for (const w of result.workers) opts.out(`worker ${w.id} of pool ${w.pool}: debugpy listening on 127.0.0.1:${w.port}`);
+      return 0;
+    }
+    case 'stop-debugging': {
+      await client.request({ type: 'stopDebugging', pool: v.pool }, { timeoutMs: 60_000 });
+      opts.out(v.pool ? `${v.pool}: back to normal workers` : 'every pool: back to normal workers');
+      return 0;
     }
     case 'stop': {
       try {

@@ -56,6 +56,21 @@ function replayEdit(v: unknown): ReplayEdit | undefined {
   return out;
 }
 
+function debugOptions(o: Record<string, unknown>): Omit<Extract<ControlCommand, { type: 'debugWorkers' }>, 'id' | 'type'> {
+  for (const key of ['all', 'pin'] as const) if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be true or false`);
+  for (const key of ['pinRoute', 'debugpyPath'] as const) if (o[key] !== undefined && (typeof o[key] !== 'string' || o[key] === '')) fail(`"${key}" must be a non-empty string`);
+  if (typeof o.pinRoute === 'string' && !o.pinRoute.startsWith('/')) fail('"pinRoute" must be a route path starting with /');
+  return {
+    pool: optionalPool(o),
+    worker: o.worker === undefined ? undefined : integerField(o, 'worker', 0, Number.MAX_SAFE_INTEGER),
+    all: o.all === true,
+    pin: o.pin === true,
+    pinRoute: o.pinRoute as string | undefined,
+    port: o.port === undefined ? undefined : integerField(o, 'port', 0, 65535),
+    debugpyPath: o.debugpyPath as string | undefined,
+  };
+}
+
 /** The command in a parsed message, or a BadCommand naming what is wrong. */
 export function parseCommand(message: unknown): ControlCommand {
   if (typeof message !== 'object' || message === null || Array.isArray(message)) fail('a command is a JSON object');
@@ -86,10 +101,16 @@ export function parseCommand(message: unknown): ControlCommand {
       return { id, type: 'inspectRequest', request: integerField(o, 'request', 1, Number.MAX_SAFE_INTEGER), reveal: o.reveal === true };
     case 'replayRequest':
       return { id, type: 'replayRequest', request: integerField(o, 'request', 1, Number.MAX_SAFE_INTEGER), edit: replayEdit(o.edit) };
+    case 'debugWorkers':
+      return { id, type: 'debugWorkers', ...debugOptions(o) };
+    case 'stopDebugging':
+      return { id, type: 'stopDebugging', pool: optionalPool(o) };
+    case 'dumpStack':
+      return { id, type: 'dumpStack', worker: integerField(o, 'worker', 0, Number.MAX_SAFE_INTEGER) };
     default:
       fail(
         typeof o.type === 'string'
-          ? `unknown command "${o.type}"; known: scale, reload, restartWorker, killWorker, applyConfig, status, logs, stop, requests, inspectRequest, replayRequest`
+          ? `unknown command "${o.type}"; known: scale, reload, restartWorker, killWorker, applyConfig, status, logs, stop, requests, inspectRequest, replayRequest, debugWorkers, stopDebugging, dumpStack`
           : 'a command needs a "type"',
       );
   }
@@ -146,6 +167,15 @@ async function run(command: ControlCommand, target: ControlTarget): Promise<Hand
       return { reply: ok(inspectorOf(target).inspect(command.request, command.reveal)) };
     case 'replayRequest':
       return { reply: ok(await inspectorOf(target).replay(command.request, command.edit)) };
+    case 'debugWorkers': {
+      const { id: _id, type: _type, ...options } = command;
+      return { reply: ok(await target.debugWorkers(options)) };
+    }
+    case 'stopDebugging':
+      await target.stopDebugging(command.pool);
+      return { reply: ok() };
+    case 'dumpStack':
+      return { reply: ok(await target.dumpStack(command.worker)) };
   }
 }
 

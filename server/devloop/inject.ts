@@ -1,10 +1,10 @@
 // The live-reload script joins HTML answers from the upstreams (development only; the
 // caller decides that). It wraps one request's ResponseSink: the head is checked once
 // (HTML, not encoded, not HEAD or a range, a status with a body, no `no-transform`), then
-// the body streams through unchanged except for one <script> tag, put before the first
-// `</body` or, when there is none, at the end. Exactly one tag always goes in, so a
-// Content-Length can be raised by its size up front and nothing is buffered: a streamed
-// page keeps streaming. Runs before any compression, on the bytes the upstream wrote.
+// the body passes unchanged except for one <script> tag before the first `</body`: a
+// document gets it, a fragment (no `</body`) does not. A streamed page keeps streaming;
+// one with a declared length (up to MAX_HELD_BYTES) is held until the tag's place is
+// known. Runs before any compression, on the bytes the upstream wrote.
 import type { IncomingMessage } from 'node:http';
 import type { ResponseSink } from '../upstream/types';
 
@@ -58,50 +58,84 @@ function findBodyClose(text: string): number {
   return text.toLowerCase().indexOf(BODY_CLOSE);
 }
 
-/** Wraps `sink` so an HTML answer gets the tag; other answers pass through untouched. */
+/** An HTML answer of a declared length up to this is held until its `</body` is found (or it ends); a larger one passes untouched. */
+export const MAX_HELD_BYTES = 512 * 1024;
+
+/**
+ * Wraps `sink` so an HTML document gets the tag before its `</body`. An answer without
+ * one (a fragment: htmx and Turbo swap those into a page that has the script already)
+ * is left as it was. With a declared length the answer is held until `</body` shows
+ * (then the length grows by the tag) or it ends; without one it streams, and the tag
+ * goes in where `</body` passes.
+ */
 export function injectingSink(req: IncomingMessage, sink: ResponseSink, basePath = '/'): ResponseSink {
   let active = false;
   let done = false;
   let tag = Buffer.alloc(0);
   let carry = Buffer.alloc(0);
+  /** A declared length: its head and body wait here until the tag's place is known. */
+  let held: { status: number; headers: [string, string][]; chunks: Buffer[] } | undefined;
+  const release = (injected: boolean) => {
+    if (!held) return;
+    const { status, headers, chunks } = held;
+    held = undefined;
+    sink.start(status, injected ? withTag(headers, tag.length) : headers);
+    for (const chunk of chunks) sink.data(chunk);
+  };
   const write = (chunk: Buffer) => {
-    if (!active || done) return sink.data(chunk);
+    if (!active || done) return held ? void held.chunks.push(chunk) : sink.data(chunk);
     const bytes = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     // latin1 maps bytes one to one, so an index in the text is an index in the bytes.
     const at = findBodyClose(bytes.toString('latin1'));
     if (at >= 0) {
       done = true;
       carry = Buffer.alloc(0);
+      release(true);
       sink.data(Buffer.concat([bytes.subarray(0, at), tag, bytes.subarray(at)]));
       return;
     }
     const keep = Math.min(CARRY, bytes.length);
     carry = Buffer.from(bytes.subarray(bytes.length - keep));
-    if (bytes.length > keep) sink.data(bytes.subarray(0, bytes.length - keep));
+    if (bytes.length > keep) {
+      const ahead = bytes.subarray(0, bytes.length - keep);
+      if (held) held.chunks.push(Buffer.from(ahead));
+      else sink.data(ahead);
+    }
   };
   return {
     assigned: (who) => sink.assigned(who),
     start: (status, headers) => {
       if (skipReason(req.method ?? 'GET', req.headers, status, headers) !== undefined) return sink.start(status, headers);
+      const declared = header(headers, 'content-length');
+      if (declared !== undefined && !(Number(declared) <= MAX_HELD_BYTES)) return sink.start(status, headers);
       active = true;
       tag = Buffer.from(scriptTag(basePath, cspNonce(headers)));
-      const adjusted = headers.map(([k, v]): [string, string] => {
-        const name = k.toLowerCase();
-        if (name === 'content-length') return [k, String(Number(v) + tag.length)];
-        // Other bytes than the app's: a strong validator would be a lie (NGINX's gzip does the same).
-        if (name === 'etag' && !v.startsWith('W/')) return [k, `W/${v}`];
-        return [k, v];
-      });
-      sink.start(status, adjusted);
+      if (declared !== undefined) held = { status, headers, chunks: [] };
+      else sink.start(status, withTag(headers, 0));
     },
     data: write,
     end: () => {
       if (active && !done) {
         done = true;
-        sink.data(Buffer.concat([carry, tag]));
+        if (held) held.chunks.push(carry);
+        else if (carry.length) sink.data(carry);
       }
+      release(false);
       sink.end();
     },
-    fail: (failure) => sink.fail(failure),
+    fail: (failure) => {
+      held = undefined; // nothing went out: the proxy may still answer with its error page
+      sink.fail(failure);
+    },
   };
+}
+
+/** The head once the tag is in: a longer body, and a weak validator (other bytes than the app's, as NGINX's gzip does). */
+function withTag(headers: [string, string][], tagBytes: number): [string, string][] {
+  return headers.map(([k, v]): [string, string] => {
+    const name = k.toLowerCase();
+    if (name === 'content-length') return [k, String(Number(v) + tagBytes)];
+    if (name === 'etag' && !v.startsWith('W/')) return [k, `W/${v}`];
+    return [k, v];
+  });
 }

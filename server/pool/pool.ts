@@ -4,10 +4,11 @@
 // too, because which worker may take a request depends on the same state.
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { WORKER_CONTRACT, type PoolFailure, type PoolInfo, type RequestHead, type WorkerInfo } from '../protocol';
+import { WORKER_CONTRACT, type PoolFailure, type PoolInfo, type RequestHead, type WorkerDebugInfo, type WorkerInfo } from '../protocol';
 import type { PythonPoolConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
+import { PoolDebugger } from './debug';
 import { readEnvFile } from './envFile';
 import { WorkerProcess, type Job } from './worker';
 import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from '../upstream/types';
@@ -75,8 +76,11 @@ export class Pool implements Upstream {
   /** limits.queueSize, live: a config change sets it for the next request that would wait. */
   private queueSize: number;
   private readonly webSockets: WebSocketGateway;
+  /** Debugged workers, pins and stack reports (pool/debug.ts). */
+  readonly debugger: PoolDebugger;
 
   constructor(private readonly options: PoolOptions) {
+    this.debugger = new PoolDebugger(this, options.logger);
     this.config = options.config;
     this.wanted = options.config.workers;
     this.queueSize = options.queueSize;
@@ -224,6 +228,13 @@ export class Pool implements Upstream {
    * service times: a fast request must not wait behind a slow one.
    */
   private assign(job: Job, allowPrefetch: boolean): boolean {
+    const pinned = this.debugger.pinnedWorker(job.request);
+    if (pinned) {
+      // Pinned to the debugged worker: only its free slot, never prefetched (no take-back ping-pong).
+      if (!pinned.accepting || pinned.inFlight >= pinned.capacity) return false;
+      pinned.assign(job);
+      return true;
+    }
     let best: WorkerProcess | undefined;
     for (const w of this.workers) {
       if (!w.accepting || w.inFlight >= w.capacity) continue;
@@ -232,7 +243,7 @@ export class Pool implements Upstream {
     if (!best && allowPrefetch && this.options.prefetch > 0 && !job.request.body) {
       const now = Date.now();
       for (const w of this.workers) {
-        if (!w.accepting || w.interface === 'asgi' || w.inFlight >= w.capacity + this.options.prefetch || this.isStuck(w, now)) continue;
+        if (!w.accepting || w.interface === 'asgi' || w.debug?.paused || w.inFlight >= w.capacity + this.options.prefetch || this.isStuck(w, now)) continue;
         if (!best || w.inFlight < best.inFlight) best = w;
       }
     }
@@ -261,15 +272,23 @@ export class Pool implements Upstream {
    * worker with a free slot and nothing waiting at it, the longest-waiting one elsewhere.
    */
   private pump(): void {
-    while (this.queue.length > 0) {
-      const job = this.queue[0];
+    let at = 0;
+    while (this.queue.length > at) {
+      const job = this.queue[at];
       if (job.done) {
-        this.queue.shift();
+        this.queue.splice(at, 1);
         continue;
       }
       // A job taken back twice waits for a free slot: no ping-pong between busy workers.
-      if (!this.assign(job, job.takenBack < 2)) break;
-      this.queue.shift();
+      if (!this.assign(job, job.takenBack < 2)) {
+        // A job pinned to a paused debugged worker must not hold up the others.
+        if (this.debugger.pinnedWorker(job.request)) {
+          at++;
+          continue;
+        }
+        break;
+      }
+      this.queue.splice(at, 1);
     }
     if (this.options.prefetch === 0) return;
     this.rescueStuck();
@@ -375,7 +394,7 @@ export class Pool implements Upstream {
       for (const w of old) {
         if (this.status === 'stopped') return;
         this.surge = 1;
-        const fresh = this.spawnWorker();
+        const fresh = this.spawnWorker(this.debugger.carryOver(w));
         const ok = await new Promise<boolean>((resolve) => this.readyWaiters.set(fresh, resolve));
         if (!ok) {
           throw new Error(`reload of pool '${this.name}' stopped: ${this.failure ?? 'a new worker exited before it was ready'}; the running workers keep serving`);
@@ -388,6 +407,25 @@ export class Pool implements Upstream {
       this.reconcile();
     }
     this.options.logger.info('server', `pool '${this.name}': reload complete`, { pool: this.name });
+  }
+
+  /** A fresh worker (under debugpy when `debug` is set) up and ready, then `old` retires: rolling, no request fails. */
+  replaceWorker(old: WorkerProcess | undefined, debug?: WorkerDebugInfo): Promise<WorkerProcess | undefined> {
+    if (this.status === 'stopped') return Promise.resolve(undefined);
+    this.surge++;
+    const fresh = this.spawnWorker(debug);
+    return new Promise((resolve) => {
+      // Called inside onReady/onExit, before their reconcile: the surge ends first.
+      this.readyWaiters.set(fresh, (ok) => {
+        this.surge--;
+        if (ok && old && !old.retiring) this.retire(old);
+        resolve(ok ? fresh : undefined);
+      });
+    });
+  }
+
+  python(): string {
+    return resolvePython(this.config.python ?? this.options.defaultPython, this.config.cwd);
   }
 
   restartWorker(id: number): boolean {
@@ -444,7 +482,7 @@ export class Pool implements Upstream {
     deadline.unref();
   }
 
-  private spawnWorker(): WorkerProcess {
+  private spawnWorker(debug?: WorkerDebugInfo): WorkerProcess {
     const id = this.options.nextWorkerId();
     const cfg = this.config;
     const python = resolvePython(cfg.python ?? this.options.defaultPython, cfg.cwd);
@@ -463,9 +501,10 @@ export class Pool implements Upstream {
         generation: this.generation,
         python,
         script: this.options.runtimeScript,
-        args: ['--app', cfg.app, '--interface', cfg.interface, '--cwd', cfg.cwd, '--threads', String(cfg.threads), '--worker-id', String(id)],
+        args: ['--app', cfg.app, '--interface', cfg.interface, '--cwd', cfg.cwd, '--threads', String(cfg.threads), '--worker-id', String(id), ...this.debugger.workerArgs(debug)],
         cwd: cfg.cwd,
         env,
+        debug,
       },
       {
         onReady: (worker) => this.onReady(worker),
@@ -495,8 +534,10 @@ export class Pool implements Upstream {
         onExit: (worker, code, signal) => this.onExit(worker, code, signal),
         onOutput: (worker, _stream, line) => this.options.logger.info('worker', line, { workerId: worker.id, pool: this.name }),
         onSpawnError: (worker, error) => this.onSpawnError(worker, python, error),
+        onDebugFrame: (worker, type, token, payload) => this.debugger.onFrame(worker, type, token, payload),
       },
     );
+    w.lastTimeout = this.debugger.lastTimeout;
     this.workers.push(w);
     this.emitWorker(w);
     return w;
@@ -505,6 +546,7 @@ export class Pool implements Upstream {
   private onReady(w: WorkerProcess): void {
     if (w.interface) this.detectedInterface = w.interface;
     this.options.logger.info('server', `worker ${w.id} ready (pid ${w.pid})`, { pool: this.name, workerId: w.id });
+    this.debugger.onReady(w);
     this.backoff.reset();
     if (this.failure) this.options.logger.info('server', `pool '${this.name}': the app loads again`, { pool: this.name });
     this.failure = undefined;
@@ -636,7 +678,8 @@ export class Pool implements Upstream {
   private sweep(): void {
     const now = Date.now();
     for (const w of this.workers) {
-      if (w.state === 'exited' || this.timedOut.has(w)) continue;
+      // Paused is not hung: a debugged worker is never timed out, nor killed for silence.
+      if (w.state === 'exited' || this.timedOut.has(w) || w.debug) continue;
       for (let i = 0; i < Math.min(w.capacity, w.jobs.length); i++) {
         const job = w.jobs[i];
         if (this.config.timeoutMs > 0 && job.startedAt && !job.done && now - job.startedAt > this.config.timeoutMs) {
@@ -668,10 +711,11 @@ export class Pool implements Upstream {
     w.jobs.forEach((other, i) => {
       if (i >= w.capacity && !other.revoking) w.revoke(other);
     });
-    w.dumpStack();
+    const before = new Set(this.workers);
+    this.reconcile();
+    w.dumpStack(this.debugger.timeoutToken(w, this.workers.filter((x) => !before.has(x))));
     // The worker's control thread writes the dump; give it a moment, then kill.
     setTimeout(() => w.kill(), STACK_DUMP_GRACE_MS).unref();
-    this.reconcile();
   }
 
   private async sampleMemory(): Promise<void> {
@@ -689,7 +733,7 @@ export class Pool implements Upstream {
     );
   }
 
-  private emitWorker(w: WorkerProcess): void {
+  emitWorker(w: WorkerProcess): void {
     this.options.events.onWorker(w.info());
   }
   private emitPool(): void {

@@ -3,7 +3,7 @@
 // (the arbiter) reads its state and tells it what to do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { FrameType, type FrameTypeValue, type WorkerInfo, type WorkerState } from '../protocol';
+import { FrameType, type FrameTypeValue, type StackLocation, type StackReport, type WorkerDebugInfo, type WorkerInfo, type WorkerState } from '../protocol';
 import type { BodyReader, ResponseSink, UpstreamRequest } from '../upstream/types';
 import { FrameDecoder, FrameWriter } from './frames';
 
@@ -46,6 +46,8 @@ export interface WorkerEvents {
   onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void;
   onOutput(worker: WorkerProcess, stream: 'stdout' | 'stderr', line: string): void;
   onSpawnError(worker: WorkerProcess, error: Error): void;
+  /** A StackReport (the answer to DumpStack) or a DebugState arrived; pool/debug.ts reads them. */
+  onDebugFrame?(worker: WorkerProcess, type: number, requestId: number, payload: Buffer): void;
 }
 
 export interface WorkerSpawnSpec {
@@ -57,6 +59,8 @@ export interface WorkerSpawnSpec {
   args: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** Run under debugpy (pool/debug.ts): its request timeout and heartbeat checks are off. */
+  debug?: WorkerDebugInfo;
 }
 
 export class WorkerProcess {
@@ -78,6 +82,9 @@ export class WorkerProcess {
   readonly jobs: Job[] = [];
   /** Set when the arbiter asked it to go (drain, scale down, kill): its exit is expected. */
   retiring = false;
+  /** Under debugpy: the arbiter never times it out or kills it for missing heartbeats. */
+  debug: WorkerDebugInfo | undefined;
+  lastTimeout: StackLocation | undefined;
 
   private readonly child: ChildProcess;
   /** fd 3: requests, bodies and Stop, in order; and everything the worker sends back. */
@@ -92,7 +99,9 @@ export class WorkerProcess {
     this.id = spec.id;
     this.pool = spec.pool;
     this.generation = spec.generation;
-    this.child = spawn(spec.python, ['-u', spec.script, ...spec.args], {
+    this.debug = spec.debug;
+    // Frozen stdlib modules make debugpy warn that it may miss breakpoints (Python 3.11+).
+    this.child = spawn(spec.python, ['-u', ...(spec.debug ? ['-Xfrozen_modules=off'] : []), spec.script, ...spec.args], {
       cwd: spec.cwd,
       env: spec.env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
@@ -142,6 +151,8 @@ export class WorkerProcess {
       rssBytes: this.rssBytes,
       generation: this.generation,
       exitCode: this.exitCode,
+      ...(this.debug ? { debug: { ...this.debug } } : {}),
+      ...(this.lastTimeout ? { lastTimeout: this.lastTimeout } : {}),
     };
   }
 
@@ -225,8 +236,9 @@ export class WorkerProcess {
     if (this.state !== 'exited') this.state = this.state === 'booting' ? 'booting' : 'draining';
     this.writer.send(FrameType.Stop, 0);
   }
-  dumpStack(): void {
-    this.control.send(FrameType.DumpStack, 0);
+  /** The worker writes every stack to stderr and answers with a StackReport carrying `token`. */
+  dumpStack(token = 0): void {
+    this.control.send(FrameType.DumpStack, token);
   }
   kill(): void {
     this.retiring = true;
@@ -280,7 +292,8 @@ export class WorkerProcess {
         this.lastHeartbeat = Date.now();
         return;
       case FrameType.Ready: {
-        const ready = JSON.parse(payload.toString('utf8')) as { pid: number; capacity: number; interface?: 'wsgi' | 'asgi' };
+        const ready = JSON.parse(payload.toString('utf8')) as { pid: number; capacity: number; interface?: 'wsgi' | 'asgi'; debug?: { port: number; debugpy: string } };
+        if (this.debug && ready.debug) Object.assign(this.debug, ready.debug);
         this.capacity = Math.max(1, ready.capacity);
         this.interface = ready.interface;
         this.lastHeartbeat = Date.now();
@@ -288,6 +301,10 @@ export class WorkerProcess {
         this.events.onReady(this);
         return;
       }
+      case FrameType.StackReport:
+      case FrameType.DebugState:
+        this.events.onDebugFrame?.(this, type, requestId, payload);
+        return;
       case FrameType.LoadFailed:
         this.loadFailure = JSON.parse(payload.toString('utf8')) as LoadFailure;
         return;

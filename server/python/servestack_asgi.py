@@ -465,6 +465,9 @@ class Runtime:
                 task.print_stack(file=err)
 
         ch.dump_stacks(tasks)
+        import servestack_debug
+
+        servestack_debug.send_stack_report(self.writer, rid)
 
 
 async def lifespan(app, state, phase, events):

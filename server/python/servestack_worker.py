@@ -477,6 +477,9 @@ class Worker:
 
     def on_dump_stack(self, rid, payload):
         ch.dump_stacks()
+        import servestack_debug
+
+        servestack_debug.send_stack_report(self.channel, rid)
 
     # threads == 1 on POSIX: one thread reads and serves. Handing each request from a
     # reader thread to a serving thread cost more CPU (a GIL hand-off, two wake-ups)
@@ -562,6 +565,8 @@ def main(argv=None):
     parser.add_argument("--cwd", default=".")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--worker-id", default="?")
+    parser.add_argument("--debug-port", type=int, default=None)
+    parser.add_argument("--debugpy-path", default="")
     try:
         args = parser.parse_args(argv)
         os.fstat(ch.CHANNEL_FD)
@@ -582,6 +587,20 @@ def main(argv=None):
     # The proxy in front is trusted: it set X-Forwarded-* and the scheme itself.
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
+    debug = None
+    if args.debug_port is not None:
+        # Before the app is imported: a breakpoint at module level is hit too.
+        import servestack_debug
+
+        try:
+            port, which = servestack_debug.start_debugpy(args.debug_port, args.debugpy_path)
+        except Exception as exc:  # noqa: BLE001 - no debugpy, or its port is taken
+            sys.stderr.write("servestack worker: cannot start debugpy: %s\n" % exc)
+            sys.stderr.flush()
+            os._exit(ch.EXIT_BOOT_FAILED)
+        servestack_debug.start_pause_watcher(channel)
+        debug = {"port": port, "debugpy": which}
+
     try:
         app = load_target(args.app)
         interface = args.interface
@@ -600,6 +619,8 @@ def main(argv=None):
     ch.start_heartbeat(channel)
     control = ch.Channel(ch.CONTROL_FD, ch.CONTROL_READ_CHUNK)
     ready = {"pid": os.getpid(), "interface": interface, "python": sys.version.split()[0]}
+    if debug is not None:
+        ready["debug"] = debug
     if interface == "asgi":
         import servestack_asgi
 

@@ -97,6 +97,20 @@ export function createFakeTarget(dir = '/srv/app'): FakeTarget {
       target.emit({ type: 'worker', worker: { ...w } });
       target.emit({ type: 'worker', worker: { ...spawn(w.pool) } });
     },
+    async debugWorkers(options) {
+      target.calls.push({ name: 'debugWorkers', args: [options] });
+      const w = options.worker !== undefined ? findWorker(options.worker) : workers.find((x) => x.pool === findPool(options.pool).name && x.state !== 'exited')!;
+      return { workers: [{ id: w.id, pool: w.pool, port: 5678, debugpy: 'debugpy (fake)' }] };
+    },
+    async stopDebugging(pool) {
+      target.calls.push({ name: 'stopDebugging', args: [pool] });
+      if (pool !== undefined) findPool(pool);
+    },
+    async dumpStack(id) {
+      target.calls.push({ name: 'dumpStack', args: [id] });
+      findWorker(id);
+      return { pid: 1, threads: [], stuck: null };
+    },
     async killWorker(id) {
       target.calls.push({ name: 'killWorker', args: [id] });
       const w = findWorker(id);

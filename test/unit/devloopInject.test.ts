@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { devLoopWanted } from '../../server/devloop/devLoop';
 import { deviceSummary } from '../../server/devloop/device';
-import { injectingSink, scriptTag, skipReason } from '../../server/devloop/inject';
+import { injectingSink, MAX_HELD_BYTES, scriptTag, skipReason } from '../../server/devloop/inject';
 import type { ServeConfig } from '../../server/config/types';
 import type { ResponseSink } from '../../server/upstream/types';
 
@@ -42,11 +42,28 @@ test('puts the tag before </body>, even when </BODY> is split across chunks, and
   }
 });
 
-test('without </body>, the tag goes at the end; a body without a length stays without one', () => {
-  const got = run(['<p>hi', '</p>'], HTML);
-  assert.equal(got.body.toString(), `<p>hi</p>${TAG}`);
-  assert.equal(got.headers.some(([k]) => k.toLowerCase() === 'content-length'), false);
-  assert.equal(got.ended, true);
+test('a fragment (no </body>, as htmx and Turbo swap in) is left as it was, with or without a length', () => {
+  const streamed = run(['<p>hi', '</p>'], HTML);
+  assert.equal(streamed.body.toString(), '<p>hi</p>');
+  assert.equal(streamed.headers.some(([k]) => k.toLowerCase() === 'content-length'), false);
+  assert.equal(streamed.ended, true);
+  const sized = run(['<p>hi', '</p>'], [...HTML, ['Content-Length', '9']]);
+  assert.equal(sized.body.toString(), '<p>hi</p>');
+  assert.deepEqual(sized.headers, [...HTML, ['Content-Length', '9']]);
+});
+
+test('a document of a declared length is held until its </body> shows, then its length grows by the tag', () => {
+  const page = '<html><body><p>hi</p></body></html>';
+  const got = run(['<html><bo', 'dy><p>hi</p></bo', 'dy></html>'], [...HTML, ['Content-Length', String(page.length)], ['ETag', '"abc"']]);
+  assert.equal(got.body.toString(), page.replace('</body>', `${TAG}</body>`));
+  assert.ok(got.headers.some(([k, v]) => k === 'Content-Length' && Number(v) === page.length + TAG.length));
+  assert.ok(got.headers.some(([k, v]) => k === 'ETag' && v === 'W/"abc"'));
+});
+
+test('a declared length over the hold limit passes untouched', () => {
+  const big = String(MAX_HELD_BYTES + 1);
+  const got = run(['<body></body>'], [...HTML, ['Content-Length', big]]);
+  assert.equal(got.body.toString(), '<body></body>');
 });
 
 test('leaves alone what it cannot or must not edit', () => {

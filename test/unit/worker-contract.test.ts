@@ -7,7 +7,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { FRAME_HEADER_BYTES, FrameType, WORKER_CONTRACT } from '../../server/protocol';
 
-const source = readFileSync(path.join(__dirname, '..', '..', 'server', 'python', 'servestack_channel.py'), 'utf8');
+const pythonDir = path.join(__dirname, '..', '..', 'server', 'python');
+// The debug frames are numbered in the module that sends them (imported only when debugging).
+const source = ['servestack_channel.py', 'servestack_debug.py'].map((f) => readFileSync(path.join(pythonDir, f), 'utf8')).join('\n');
 
 function pythonConstant(name: string): number {
   const m = new RegExp(`^${name} = (\\d+)`, 'm').exec(source);
@@ -30,6 +32,7 @@ test('every frame type has the same number on both sides', () => {
     Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED',
     WsConnect: 'F_WS_CONNECT', WsAccept: 'F_WS_ACCEPT', WsText: 'F_WS_TEXT', WsBinary: 'F_WS_BINARY', WsClose: 'F_WS_CLOSE',
     WsEnd: 'F_WS_END', WsHoldClient: 'F_WS_HOLD_CLIENT', WsReleaseClient: 'F_WS_RELEASE_CLIENT',
+    StackReport: 'F_STACK_REPORT', DebugState: 'F_DEBUG_STATE',
   };
   for (const [key, pyName] of Object.entries(names)) {
     assert.equal(pythonConstant(pyName), FrameType[key as keyof typeof FrameType], `${key} differs`);
