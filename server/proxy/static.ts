@@ -488,11 +488,11 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
 }
 
 /**
- * Streams bytes start..end of fd into res, closing fd. If the file shrank underneath us,
- * the body would fall short of Content-Length and a keep-alive client would wait forever,
- * so the connection is cut instead.
+ * Reads bytes start..end of fd (closing it) and calls `complete` once all of them came.
+ * If the file shrank underneath us, the body would fall short (of Content-Length, or of
+ * the file, when compressed: it would look complete), so the connection is cut instead.
  */
-function pipeRange(fd: number, file: string, start: number, end: number, res: http.ServerResponse, onError: (err: unknown) => void): void {
+function readExactly(fd: number, file: string, start: number, end: number, res: http.ServerResponse, onError: (err: unknown) => void, complete: () => void): fs.ReadStream {
   const expected = end - start + 1;
   let sent = 0;
   const rs = fs.createReadStream(file, { fd, start, end, highWaterMark: STREAM_CHUNK, autoClose: true });
@@ -504,31 +504,22 @@ function pipeRange(fd: number, file: string, start: number, end: number, res: ht
     res.destroy();
   });
   rs.on('end', () => {
-    if (sent === expected) res.end();
+    if (sent === expected) complete();
     else res.destroy();
   });
+  return rs;
+}
+
+/** Streams bytes start..end of fd into res. */
+function pipeRange(fd: number, file: string, start: number, end: number, res: http.ServerResponse, onError: (err: unknown) => void): void {
+  const rs = readExactly(fd, file, start, end, res, onError, () => res.end());
   res.on('close', () => rs.destroy());
   rs.pipe(res, { end: false });
 }
 
-/**
- * Compresses the whole file as it streams (chunked). A file that shrank underneath would
- * end early and look complete, so the connection is cut instead.
- */
+/** Compresses the whole file as it streams (chunked). */
 function pipeCompressed(fd: number, file: string, size: number, compressor: NodeJS.ReadWriteStream & { destroy(): void }, res: http.ServerResponse, onError: (err: unknown) => void): void {
-  let sent = 0;
-  const rs = fs.createReadStream(file, { fd, start: 0, end: size - 1, highWaterMark: STREAM_CHUNK, autoClose: true });
-  rs.on('data', (chunk) => {
-    sent += chunk.length;
-  });
-  rs.on('error', (err) => {
-    onError(err);
-    res.destroy();
-  });
-  rs.on('end', () => {
-    if (sent === size) compressor.end();
-    else res.destroy();
-  });
+  const rs = readExactly(fd, file, 0, size - 1, res, onError, () => compressor.end());
   compressor.on('error', (err) => {
     onError(err);
     res.destroy();

@@ -6,6 +6,7 @@
 // step; the named shots (views, status bar, dashboard under load) are the README's.
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openAndTrustStep, workerRows } from './workbench.mjs';
 
 export const needsFlask = true;
 export const workspaceName = 'flask-app';
@@ -19,7 +20,7 @@ export async function prepare({ root, workspace, appPort }) {
   writeFileSync(config, moved);
 }
 
-const pids = (rows) => rows.filter((r) => /^pid \d+ /.test(r));
+const pids = workerRows;
 
 /** The webview's inner frame: the one that holds the dashboard page. */
 async function dashboardFrame(page) {
@@ -45,14 +46,7 @@ async function load(base, count, concurrency) {
 }
 
 export const steps = [
-  {
-    name: 'the workbench opens and the user trusts the folder',
-    async run({ wb }) {
-      await wb.ready();
-      await wb.trust();
-      await wb.waitForStatus(/^Serve$/, 20_000);
-    },
-  },
+  openAndTrustStep,
   {
     name: 'Serve Workspace: the Workers view lists 2 PIDs and the Routes view the routes',
     async run({ wb, state }) {

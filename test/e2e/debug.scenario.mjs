@@ -6,6 +6,7 @@
 // at that line. A throwaway Flask app with a 2 s pool timeout.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openAndTrustStep, workerRows } from './workbench.mjs';
 
 /** Skipped (with the reason printed) when /usr/bin/python3 cannot import flask. */
 export const needsFlask = true;
@@ -40,17 +41,10 @@ export async function prepare({ workspace, appPort }) {
   }, null, 2));
 }
 
-const pids = (rows) => rows.filter((r) => /^pid \d+ /.test(r));
+const pids = workerRows;
 
 export const steps = [
-  {
-    name: 'the workbench opens and the user trusts the folder',
-    async run({ wb }) {
-      await wb.ready();
-      await wb.trust();
-      await wb.waitForStatus(/^Serve$/, 20_000);
-    },
-  },
+  openAndTrustStep,
   {
     name: 'Serve Workspace: two workers in the Workers view',
     async run({ wb }) {

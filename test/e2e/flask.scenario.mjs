@@ -5,6 +5,7 @@
 // "listen" is moved to a free port); the runner screenshots every step.
 import { cpSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openAndTrustStep, workerRows } from './workbench.mjs';
 
 /** Skipped (with the reason printed) when /usr/bin/python3 cannot import flask. */
 export const needsFlask = true;
@@ -49,17 +50,10 @@ async function get(url) {
   return { status: response.status, body: await response.text() };
 }
 
-const pids = (rows) => rows.filter((r) => /^pid \d+ /.test(r));
+const pids = workerRows;
 
 export const steps = [
-  {
-    name: 'the workbench opens and the user trusts the folder',
-    async run({ wb }) {
-      await wb.ready();
-      await wb.trust();
-      await wb.waitForStatus(/^Serve$/, 20_000);
-    },
-  },
+  openAndTrustStep,
   {
     name: 'Serve Workspace from the command palette: the status bar shows 2 workers',
     async run({ wb }) {

@@ -3,6 +3,7 @@
 // of the suite's stdlib-only app, so no framework is needed.
 import { cpSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { workerRows } from './workbench.mjs';
 
 export const needsFlask = false;
 export const workspaceName = 'multi';
@@ -14,7 +15,7 @@ export async function prepare({ root, workspace }) {
   return { workspaceFile };
 }
 
-const pids = (rows) => rows.filter((r) => /^pid \d+ /.test(r));
+const pids = workerRows;
 
 async function get(url) {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });

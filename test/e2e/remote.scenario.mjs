@@ -4,6 +4,7 @@
 // chromium by the stylesheet's own response, and again from the test process).
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openAndTrustStep } from './workbench.mjs';
 
 export const needsFlask = true;
 export const workspaceName = 'flask-remote';
@@ -15,14 +16,7 @@ export async function prepare({ root, workspace, appPort }) {
 }
 
 export const steps = [
-  {
-    name: 'the workbench opens and the user trusts the folder',
-    async run({ wb }) {
-      await wb.ready();
-      await wb.trust();
-      await wb.waitForStatus(/^Serve$/, 20_000);
-    },
-  },
+  openAndTrustStep,
   {
     name: 'Serve Workspace: the status bar shows 2 workers',
     async run({ wb }) {

@@ -6,6 +6,7 @@
 // preLaunchTask names the same task (left for a person to try with F5).
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openAndTrustStep } from './workbench.mjs';
 
 export const needsFlask = true;
 export const workspaceName = 'flask-tasks';
@@ -36,14 +37,7 @@ export async function prepare({ root, workspace, appPort }) {
 }
 
 export const steps = [
-  {
-    name: 'the workbench opens and the user trusts the folder',
-    async run({ wb }) {
-      await wb.ready();
-      await wb.trust();
-      await wb.waitForStatus(/^Serve$/, 20_000);
-    },
-  },
+  openAndTrustStep,
   {
     name: 'Run Task "check the page" starts the servestack task first and waits for its ready line; the page answers',
     async run({ wb, workspace, page, state }) {

@@ -204,3 +204,16 @@ export class Workbench {
     }
   }
 }
+
+/** Every scenario's first step: the workbench is up, the folder trusted, and the status item offers Serve. */
+export const openAndTrustStep = {
+  name: 'the workbench opens and the user trusts the folder',
+  async run({ wb }) {
+    await wb.ready();
+    await wb.trust();
+    await wb.waitForStatus(/^Serve$/, 20_000);
+  },
+};
+
+/** The Workers view's worker rows ("pid 123 · idle …"). */
+export const workerRows = (rows) => rows.filter((r) => /^pid \d+ /.test(r));
