@@ -43,9 +43,13 @@ export function activate(context: vscode.ExtensionContext): ServeStackApi {
   const sup = supervisor;
 
   let running: boolean | undefined;
+  let anyDebugged: boolean | undefined;
   const setRunning = () => {
     const now = sup.activeSessions().length > 0;
     if (now !== running) void vscode.commands.executeCommand('setContext', 'servestack.running', (running = now));
+    // "Return to Normal Workers" is offered only while a worker is debugged (it also kept "ServeStack: Stop" off the palette's top).
+    const nowDebugging = sup.activeSessions().some((session) => [...session.workers.values()].some((w) => w.debug !== undefined));
+    if (nowDebugging !== anyDebugged) void vscode.commands.executeCommand('setContext', 'servestack.debugging', (anyDebugged = nowDebugging));
   };
   context.subscriptions.push(sup.onDidChange(setRunning));
   setRunning();

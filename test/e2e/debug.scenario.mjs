@@ -103,8 +103,15 @@ export const steps = [
       const entry = `stuck in app.py:${STUCK_LINE} in slow_query`;
       await wb.focusView('Workers');
       await wb.waitForRows('Workers', (r) => r.some((x) => x.includes(`last timeout: ${entry}`)), `a worker entry "${entry}"`, 15_000);
-      await wb.pane('Workers').locator('.monaco-list-row', { hasText: entry }).first().click();
-      await page.locator('.tabs-container .tab.active', { hasText: 'app.py' }).waitFor({ timeout: 10_000 });
+      // The view re-renders its rows every second (worker figures): a click that lands on a
+      // row being replaced opens nothing, so the user's gesture is made again, up to 3 times.
+      const tab = page.locator('.tabs-container .tab.active', { hasText: 'app.py' });
+      for (let attempt = 1; ; attempt++) {
+        await wb.pane('Workers').locator('.monaco-list-row', { hasText: entry }).first().click();
+        const opened = await tab.waitFor({ timeout: 4_000 }).then(() => true, () => false);
+        if (opened) break;
+        if (attempt === 3) throw new Error(`clicking "${entry}" 3 times opened no app.py tab`);
+      }
       await wb.until(`the cursor on line ${STUCK_LINE}`, async () => (await wb.statusBarTexts()).some((t) => t.startsWith(`Ln ${STUCK_LINE},`)), 10_000, async () => JSON.stringify(await wb.statusBarTexts()));
     },
   },
