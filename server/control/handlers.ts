@@ -161,6 +161,7 @@ async function run(command: ControlCommand, target: ControlTarget): Promise<Hand
       return { reply: ok(), afterReply: () => target.stop() };
     case 'requests': {
       const inspector = target.requestInspector?.();
+      inspector?.watch();
       return { reply: ok({ enabled: inspector !== undefined, requests: inspector?.list(command.limit) ?? [] }) };
     }
     case 'inspectRequest':
@@ -186,6 +187,7 @@ function inspectorOf(target: ControlTarget): RequestInspector {
       hint: 'serve on loopback in development, or set SERVESTACK_INSPECTOR=1',
     });
   }
+  inspector.watch();
   return inspector;
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ServeStackError } from '../errors';
-import { generateKeyPair, importPrivateKeyPem, privateKeyPem, randomSerial, x509, type CryptoKey } from './x509';
+import { generateKeyPair, importPrivateKeyPem, privateKeyPem, randomSerial, x509, type CryptoKey, type X509 } from './x509';
 
 export const CA_CERT_FILE = 'rootCA.pem';
 export const CA_KEY_FILE = 'rootCA-key.pem';
@@ -18,7 +18,7 @@ export interface LocalCa {
   dir: string;
   certFile: string;
   certPem: string;
-  cert: x509.X509Certificate;
+  cert: X509.X509Certificate;
   key: CryptoKey;
   /** SHA-256 of the DER, hex: names the CA in trust stores, so a new CA never takes an old one's place. */
   fingerprint: string;
@@ -61,7 +61,7 @@ async function createCa(dir: string, certFile: string, keyFile: string): Promise
   const user = safeUserName();
   const name = `CN=ServeStack local CA ${user}@${os.hostname()}, O=ServeStack local development CA, OU=${user}`;
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await x509().X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name,
     notBefore: new Date(now - 60 * 60 * 1000),
@@ -69,9 +69,9 @@ async function createCa(dir: string, certFile: string, keyFile: string): Promise
     keys,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new (x509().BasicConstraintsExtension)(true, 0, true),
+      new (x509().KeyUsagesExtension)(x509().KeyUsageFlags.keyCertSign | x509().KeyUsageFlags.cRLSign, true),
+      await x509().SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   // Written beside the final names, then linked: link() fails if another process won the
@@ -129,7 +129,7 @@ async function loadCa(dir: string, certFile: string, keyFile: string): Promise<L
     dir,
     certFile,
     certPem,
-    cert: new x509.X509Certificate(certPem),
+    cert: new (x509().X509Certificate)(certPem),
     key,
     fingerprint: nodeCert.fingerprint256.replace(/:/g, '').toLowerCase(),
   };

@@ -38,7 +38,7 @@ export async function issueLeaf(ca: LocalCa, names: readonly string[], lifetimeM
   const notAfter = new Date(now + lifetimeMs);
   const serial = randomSerial();
   const dnsName = names.find((n) => isIP(n) === 0) ?? 'localhost';
-  const cert = await x509.X509CertificateGenerator.create({
+  const cert = await x509().X509CertificateGenerator.create({
     serialNumber: serial,
     subject: `CN=${dnsName}, O=ServeStack development certificate`,
     issuer: ca.cert.subject,
@@ -48,12 +48,12 @@ export async function issueLeaf(ca: LocalCa, names: readonly string[], lifetimeM
     signingKey: ca.key,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? 'ip' as const : 'dns' as const, value: n }))),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+      new (x509().BasicConstraintsExtension)(false, undefined, true),
+      new (x509().KeyUsagesExtension)(x509().KeyUsageFlags.digitalSignature, true),
+      new (x509().ExtendedKeyUsageExtension)([x509().ExtendedKeyUsage.serverAuth]),
+      new (x509().SubjectAlternativeNameExtension)(names.map((n) => ({ type: isIP(n) ? 'ip' as const : 'dns' as const, value: n }))),
+      await x509().SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509().AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });
   return {

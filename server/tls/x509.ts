@@ -1,12 +1,22 @@
 // The one door to @peculiar/x509: it needs reflect-metadata loaded before it, and Node's
-// WebCrypto as its provider. Every module that issues certificates imports it from here.
-import 'reflect-metadata';
+// WebCrypto as its provider. Every module that issues certificates takes it from here.
+// Loaded on first use: the two cost 15 MiB of RSS, and a server without HTTPS (most of
+// them) never issues a certificate.
 import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+export type { X509 };
+let loaded: typeof X509 | undefined;
 
-export { x509 };
+export function x509(): typeof X509 {
+  if (!loaded) {
+    require('reflect-metadata');
+    const lib = require('@peculiar/x509') as typeof X509;
+    lib.cryptoProvider.set(webcrypto as unknown as Parameters<typeof lib.cryptoProvider.set>[0]);
+    loaded = lib;
+  }
+  return loaded;
+}
 export type CryptoKey = webcrypto.CryptoKey;
 export type CryptoKeyPair = webcrypto.CryptoKeyPair;
 export const subtle = webcrypto.subtle;

@@ -169,7 +169,7 @@ describe('tls: "auto" serves HTTPS from a local CA, HTTP/2 and HTTP/1.1 alike', 
     assert.equal(withDefaults.authorized, false);
     assert.match(withDefaults.error ?? '', /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER/);
     const otherKeys = await generateKeyPair();
-    const otherRoot = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: randomSerial(), name: 'CN=Some other CA', keys: otherKeys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new x509.BasicConstraintsExtension(true, 0, true)] });
+    const otherRoot = await x509().X509CertificateGenerator.createSelfSigned({ serialNumber: randomSerial(), name: 'CN=Some other CA', keys: otherKeys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new (x509().BasicConstraintsExtension)(true, 0, true)] });
     const other = await handshake(server.port, otherRoot.toString('pem'));
     assert.equal(other.authorized, false);
   });
@@ -357,11 +357,11 @@ describe('tls: the user\'s own certificate files', { skip: !python ? 'no python3
   /** A CA and a leaf it issued for localhost, valid from `from` to `to`. */
   async function issue(from: Date, to: Date): Promise<{ cert: string; key: string; ca: string }> {
     const caKeys = await generateKeyPair();
-    const ca = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: randomSerial(), name: 'CN=Test user CA', keys: caKeys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)] });
+    const ca = await x509().X509CertificateGenerator.createSelfSigned({ serialNumber: randomSerial(), name: 'CN=Test user CA', keys: caKeys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new (x509().BasicConstraintsExtension)(true, 0, true), new (x509().KeyUsagesExtension)(x509().KeyUsageFlags.keyCertSign, true)] });
     const keys = await generateKeyPair();
-    const leaf = await x509.X509CertificateGenerator.create({
+    const leaf = await x509().X509CertificateGenerator.create({
       serialNumber: randomSerial(), subject: 'CN=localhost', issuer: ca.subject, notBefore: from, notAfter: to, publicKey: keys.publicKey, signingKey: caKeys.privateKey,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }])],
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [new (x509().SubjectAlternativeNameExtension)([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }])],
     });
     return { cert: leaf.toString('pem'), key: await privateKeyPem(keys.privateKey), ca: ca.toString('pem') };
   }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { inspectorWanted, MASK, RequestInspector } from '../../server/control/inspector';
+import { inspectorWanted, MASK, RequestInspector, WATCH_LEASE_MS } from '../../server/control/inspector';
 import { ServeStackError } from '../../server/errors';
 import { tappedMessageClasses } from '../../server/proxy/tappedMessages';
 
@@ -18,6 +18,7 @@ describe('request inspector', () => {
 
   before(async () => {
     inspector = new RequestInspector({ capacity: 5, maxBodyBytes: 16, listener: () => ({ host: '127.0.0.1', port }), recentLogs: () => [] });
+    inspector.watch(); // as the dashboard does when it opens
     server = http.createServer(tappedMessageClasses, (req, res) => {
       inspector.tap(req, res);
       const started = performance.now();
@@ -113,5 +114,21 @@ describe('request inspector', () => {
     assert.equal(list.length, 5);
     assert.equal(list[4].url, '/n6');
     assert.throws(() => inspector.inspect(1), (e: unknown) => e instanceof ServeStackError && e.code === 'CONTROL_UNKNOWN_REQUEST');
+  });
+  it('while nobody watches (no dashboard for a few minutes) keeps heads and body sizes, not the bodies', async () => {
+    const later = Date.now() + WATCH_LEASE_MS + 1;
+    assert.equal(inspector.watched(later), false);
+    inspector.watch(Date.now() - WATCH_LEASE_MS - 1); // the lease ran out
+    try {
+      await send('POST', '/unwatched', { 'X-Other': 'plain' }, 'not kept');
+      const [summary] = inspector.list(1);
+      const r = inspector.inspect(summary.id);
+      assert.equal(r.requestHeaders.find((h) => h.name === 'X-Other')?.value, 'plain');
+      assert.deepEqual(r.requestBody, { size: 8, kept: 0, truncated: true, text: '' });
+      assert.equal(r.responseBody.size, 16);
+      assert.equal(r.responseBody.kept, 0);
+    } finally {
+      inspector.watch();
+    }
   });
 });

@@ -275,6 +275,12 @@ transport.onStatus((status, detail) => {
   badge.className = `badge ${status === 'live' ? 'live' : status === 'down' ? 'down' : ''}`;
 });
 
+// While this page is open the inspector keeps whole requests (headers, bodies); the lease
+// it grants lasts a few minutes, so it is renewed every minute.
+setInterval(() => {
+  transport.request({ type: 'requests', limit: 1 }).catch(() => undefined);
+}, 60_000);
+
 async function loadRequests(): Promise<void> {
   try {
     const { enabled, requests } = await transport.request({ type: 'requests' });
