@@ -165,13 +165,6 @@ class Channel:
             if frames:
                 return frames
 
-    def poll_frames(self):
-        """The frames that have already arrived, without waiting (POSIX only: see
-        `readable_now`)."""
-        if not readable_now(self.fd):
-            return ()
-        return self.reader.feed(self.read_chunk())
-
 
 class BatchWriter:
     """Frames sent during one event-loop turn leave in one write, as the Node side does
@@ -288,11 +281,6 @@ elif os.environ.get(IO_ENV):
     sys.stderr.write("servestack: worker pid %d reads its channels %s (%s=%s)\n" % (os.getpid(), "in reader threads" if IO == "thread" else "with select", IO_ENV, IO))
 
 if IO == "select":
-    import select
-
-    def readable_now(fd):
-        return bool(select.select([fd], [], [], 0)[0])
-
     def feed_loop(loop, channel, dispatch, name):
         """Frames read from `channel` go to dispatch on the loop's own thread."""
 
@@ -304,9 +292,6 @@ if IO == "select":
         loop.add_reader(channel.fd, on_readable)
 
 else:
-
-    def readable_now(fd):
-        raise RuntimeError("readable_now needs select(), which a pipe does not have on Windows: use a reader thread")
 
     def feed_loop(loop, channel, dispatch, name):
         """Frames read from `channel` go to dispatch on the loop's own thread."""

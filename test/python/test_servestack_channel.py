@@ -160,18 +160,6 @@ class ChannelTest(unittest.TestCase):
         self.theirs.sendall(ch.encode_frames([(ch.F_REQUEST, 9, b"{}")]))
         self.assertEqual(channel.read_frames(), [(ch.F_REQUEST, 9, b"{}")])
 
-    def test_poll_frames_takes_only_what_has_arrived(self):
-        channel = ch.Channel(self.ours.fileno())
-        if ch.IO == "thread":
-            with self.assertRaises(RuntimeError):
-                channel.poll_frames()
-            return
-        self.assertEqual(channel.poll_frames(), ())
-        self.theirs.sendall(ch.encode_frames([(ch.F_STOP, 0, b"")]))
-        select_ready = ch.select.select([self.ours.fileno()], [], [], 10)[0]
-        self.assertTrue(select_ready)
-        self.assertEqual(channel.poll_frames(), [(ch.F_STOP, 0, b"")])
-
     def test_heartbeats_and_other_writers_never_interleave_inside_a_frame(self):
         channel = ch.Channel(self.ours.fileno())
         big = b"y" * (1 << 20)
