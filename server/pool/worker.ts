@@ -20,6 +20,8 @@ export interface Job {
   enqueuedAt: number;
   startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
   responseStarted: boolean;
+  /** A Start whose sink takes whole answers, held while the rest of the same read may complete it. */
+  heldHead?: { status: number; headers: [string, string][]; chunks: Buffer[] };
   revoking: boolean;
   /** How often it was taken back from a worker; after twice it waits for a free slot. */
   takenBack: number;
@@ -92,6 +94,10 @@ export class WorkerProcess {
   /** fd 4: Abort, Pause, Resume, Revoke, DumpStack, read by the worker while its app is busy. */
   private readonly control: FrameWriter;
   private readonly byId = new Map<number, Job>();
+  /** Jobs whose head waits for the rest of the current read (heldHead). */
+  private readonly held: Job[] = [];
+  /** "pool:id", as the access log shows who answered. */
+  private readonly label: string;
   /** Open WebSocket sessions by id; each is one of the worker's connections (its load). */
   readonly sessions = new Map<number, WorkerSession>();
 
@@ -100,6 +106,7 @@ export class WorkerProcess {
     this.pool = spec.pool;
     this.generation = spec.generation;
     this.debug = spec.debug;
+    this.label = `${spec.pool}:${spec.id}`;
     // Frozen stdlib modules make debugpy warn that it may miss breakpoints (Python 3.11+).
     this.child = spawn(spec.python, ['-u', ...(spec.debug ? ['-Xfrozen_modules=off'] : []), spec.script, ...spec.args], {
       cwd: spec.cwd,
@@ -114,7 +121,11 @@ export class WorkerProcess {
     this.control = new FrameWriter(control);
     control.on('error', () => undefined);
     const decoder = new FrameDecoder((type, id, payload) => this.onFrame(type, id, payload));
-    channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+    channel.on('data', (chunk: Buffer) => {
+      decoder.push(chunk);
+      // A head whose End was not in this read goes on now: a stream is never held back.
+      if (this.held.length) for (const job of this.held.splice(0)) this.releaseHeld(job);
+    });
     // The worker may already be gone when we write; its exit event tells the story.
     channel.on('error', () => undefined);
     // Body streams and WebSocket sessions each wait for 'drain' while the channel is full.
@@ -163,7 +174,7 @@ export class WorkerProcess {
     if (this.jobs.length <= this.capacity) job.startedAt = Date.now();
     this.state = 'busy';
     this.writer.send(FrameType.Request, job.requestId, job.headBytes);
-    job.sink.assigned(`${this.pool}:${this.id}`);
+    job.sink.assigned(this.label);
     if (job.request.body) this.streamBody(job);
   }
 
@@ -204,6 +215,16 @@ export class WorkerProcess {
     if (this.jobs.length === 0 && this.sessions.size === 0 && this.state === 'busy') this.state = 'idle';
   }
   /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
+  /** A held head (and what came after it in the same read) goes to the sink the usual way. */
+  private releaseHeld(job: Job): void {
+    const held = job.heldHead;
+    if (!held) return;
+    job.heldHead = undefined;
+    if (job.done) return;
+    job.sink.start(held.status, held.headers);
+    for (const chunk of held.chunks) job.sink.data(chunk);
+  }
+
   sendSessionFrame(type: FrameTypeValue, id: number, payload?: Buffer): void {
     if (!this.sessions.has(id)) return;
     if (type === FrameType.Pause || type === FrameType.Resume) this.control.send(type, id);
@@ -259,12 +280,17 @@ export class WorkerProcess {
         if (!job || job.done) return;
         const [status, headers] = JSON.parse(payload.toString('utf8')) as [number, [string, string][]];
         job.responseStarted = true;
-        job.sink.start(status, headers);
+        if (job.sink.complete) {
+          job.heldHead = { status, headers, chunks: [] };
+          this.held.push(job);
+        } else job.sink.start(status, headers);
         return;
       }
       case FrameType.Chunk: {
         const job = this.byId.get(requestId);
-        if (job && !job.done) job.sink.data(payload);
+        if (!job || job.done) return;
+        if (job.heldHead) job.heldHead.chunks.push(payload);
+        else job.sink.data(payload);
         return;
       }
       case FrameType.End: {
@@ -272,6 +298,17 @@ export class WorkerProcess {
         if (!job) return;
         this.removeJob(job);
         this.requests++;
+        const held = job.heldHead;
+        if (held && !job.done && payload.length === 0) {
+          // The whole answer came in one read: it goes out in one piece.
+          job.heldHead = undefined;
+          job.done = true;
+          const { chunks } = held;
+          job.sink.complete!(held.status, held.headers, chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          this.events.onJobDone(this, job);
+          return;
+        }
+        if (held) this.releaseHeld(job);
         if (!job.done) {
           job.done = true;
           if (payload.length > 0) job.sink.fail({ code: 'BROKEN', message: `the app failed after its answer started (worker ${this.id}); its traceback is in the log` });

@@ -124,6 +124,8 @@ class Exchange {
   private worker: string | undefined;
   private status = 0;
   private over = false;
+  /** The body's length when the answer went out whole (onComplete), with no buffer. */
+  private wholeBytes = 0;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -169,32 +171,39 @@ class Exchange {
       data: (chunk) => this.body?.write(chunk),
       end: () => this.onEnd(),
       fail: (failure) => this.onFail(failure),
+      complete: (status, headers, body) => this.onComplete(status, headers, body),
     };
     // ── the one response transform: the developer loop's script into HTML (before any compression)
     const transformed = this.options.transformResponse ? this.options.transformResponse(this.req, sink) : sink;
     this.call = this.upstream.submit(this.request, transformed);
   }
 
-  private onStart(status: number, headers: [string, string][]): void {
-    if (this.over) return;
-    this.status = status;
-    const flat = downstreamResponseHeaders(headers);
-    const pairs: [string, string][] = [];
-    for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
+  /** Sends the head the client gets; returns how to wrap the body when a stage (compression) takes it. */
+  private sendHead(status: number, headers: [string, string][]): ((next: BodySink) => BodySink) | undefined {
     const context: StageContext = {
       method: this.request.method,
       url: this.request.url,
       requestHeaders: this.req.headers,
       status,
-      headers: pairs,
+      headers: downstreamResponseHeaders(headers),
       hold: () => this.hold(),
       release: () => this.release(),
     };
-    // Body stages between the upstream and the buffer: compression (the dev loop's
+    // The one body stage between the upstream and the buffer: compression (the dev loop's
     // transform ran before, on the upstream's own sink, so it is compressed too).
-    const wrappers = [compressionStage(this.options.compress)].flatMap((stage) => stage(context) ?? []);
+    const wrap = compressionStage(this.options.compress)(context);
     this.status = context.status;
-    this.res.writeHead(context.status, context.headers.flat());
+    this.res.writeHead(context.status, context.headers);
+    return wrap;
+  }
+
+  private onStart(status: number, headers: [string, string][]): void {
+    if (this.over) return;
+    this.status = status;
+    this.startBody(this.sendHead(status, headers));
+  }
+
+  private startBody(wrap: ((next: BodySink) => BodySink) | undefined): void {
     const buffer = new ResponseBuffer(this.res, {
       bufferSize: this.options.bufferSize,
       maxTempFileSize: this.options.maxTempFileSize,
@@ -203,9 +212,30 @@ class Exchange {
       resumeUpstream: () => this.release(),
     });
     this.buffer = buffer;
-    let body: BodySink = { write: (chunk) => buffer.write(chunk), end: () => buffer.end(), abort: () => buffer.cut() };
-    for (const wrap of wrappers.reverse()) body = wrap(body);
-    this.body = body;
+    this.body = wrap ? wrap(buffer) : buffer;
+  }
+
+  /**
+   * The whole answer arrived at once (a small one, in one read from the worker): the
+   * upstream is done with it, so nothing is held for a slow client here: Node's socket
+   * buffer keeps the bytes, which are in memory already. One end() sends head and body.
+   */
+  private onComplete(status: number, headers: [string, string][], body: Buffer | undefined): void {
+    if (this.over) return;
+    this.status = status;
+    const wrap = this.sendHead(status, headers);
+    if (wrap) {
+      // Compressed: through the stage and the buffer, as a streamed answer goes.
+      this.startBody(wrap);
+      if (body) this.body!.write(body);
+      this.onEnd();
+      return;
+    }
+    this.releaseBody();
+    const upstreamMs = performance.now() - this.submittedAt;
+    this.wholeBytes = body ? body.length : 0;
+    this.res.once('finish', () => this.finish(this.status, upstreamMs));
+    this.res.end(body);
   }
 
   private hold(): void {
@@ -250,7 +280,7 @@ class Exchange {
     this.over = true;
     this.settle({
       status,
-      bytes: this.buffer?.sentBytes() ?? 0,
+      bytes: this.buffer ? this.buffer.sentBytes() : Math.max(0, this.wholeBytes - (this.res.writableFinished ? 0 : this.res.writableLength)),
       upstreamMs: upstreamMs ?? (this.submittedAt ? performance.now() - this.submittedAt : undefined),
       worker: this.worker,
     });

@@ -56,17 +56,20 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
   return out;
 }
 
-/** Response headers for the client as a flat [name, value, …] list, hop-by-hop removed. */
-export function downstreamResponseHeaders(headers: [string, string][]): string[] {
+/** Response headers for the client, hop-by-hop removed: the list itself when it has none (the common case). */
+export function downstreamResponseHeaders(headers: [string, string][]): [string, string][] {
   let listed: Set<string> | undefined;
-  for (const [name, value] of headers) if (name.toLowerCase() === 'connection') listed = connectionTokens(value);
-  const flat: string[] = [];
+  let drop = false;
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    flat.push(name, value);
+    if (lower === 'connection') listed = connectionTokens(value);
+    if (HOP_BY_HOP.has(lower)) drop = true;
   }
-  return flat;
+  if (!drop && !listed) return headers;
+  return headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !HOP_BY_HOP.has(lower) && !listed?.has(lower);
+  });
 }
 
 /** The client's address without the IPv4-mapped prefix, as NGINX's $remote_addr shows it. */

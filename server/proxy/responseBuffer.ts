@@ -68,6 +68,11 @@ export class ResponseBuffer {
     this.res.destroy();
   }
 
+  /** As a BodySink (responseStages.ts): the answer cannot be completed. */
+  abort(): void {
+    this.cut();
+  }
+
   /** The client went away: drop what is held. */
   release(): void {
     if (this.finished) return;

@@ -59,6 +59,13 @@ export interface ResponseSink {
   data(chunk: Buffer): void;
   end(): void;
   fail(failure: UpstreamFailure): void;
+  /**
+   * The whole answer at once: what start, data and end would say, when all of it arrived
+   * together (a small answer from a worker, in one read). Optional: an upstream calls it
+   * only on a sink that has it, else start/data/end; a wrapping sink that must see the
+   * body (the dev loop's injection) leaves it out.
+   */
+  complete?(status: number, headers: [string, string][], body: Buffer | undefined): void;
 }
 
 /** The proxy's handle on one submitted request. */
