@@ -65,6 +65,8 @@ export function inspectorWanted(listenHost: string, env: NodeJS.ProcessEnv = pro
   return listenHost === 'localhost' || listenHost === '::1' || /^127\./.test(listenHost);
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 class BodyCopy {
   size = 0;
   private readonly chunks: Buffer[] = [];
@@ -73,20 +75,24 @@ class BodyCopy {
 
   add(chunk: unknown, encoding?: unknown): void {
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    if (this.kept >= this.limit) {
+      // Unwatched (limit 0) or full: only the size, without making a buffer of a string to count it.
+      this.size += typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : chunk instanceof Uint8Array ? chunk.byteLength : Buffer.byteLength(String(chunk));
+      return;
+    }
     const buf = Buffer.isBuffer(chunk)
       ? chunk
       : chunk instanceof Uint8Array
         ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
         : Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
     this.size += buf.length;
-    if (this.kept >= this.limit) return;
     const part = buf.length <= this.limit - this.kept ? buf : buf.subarray(0, this.limit - this.kept);
     this.chunks.push(Buffer.from(part)); // a copy: the owner may reuse its buffer
     this.kept += part.length;
   }
 
   bytes(): Buffer {
-    return Buffer.concat(this.chunks, this.kept);
+    return this.kept === 0 ? NO_BYTES : Buffer.concat(this.chunks, this.kept);
   }
 }
 

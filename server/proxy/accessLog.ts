@@ -20,8 +20,11 @@ export function timeLocal(now: number): string {
   return cachedStamp;
 }
 
+const NEEDS_ESCAPE = /[\\"\x00-\x1f\x7f]/;
+
 function quoted(value: string | undefined): string {
   if (!value) return '"-"';
+  if (!NEEDS_ESCAPE.test(value)) return '"' + value + '"';
   return '"' + value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) + '"';
 }
 

@@ -57,7 +57,17 @@ export function fieldValues(rawHeaders: readonly string[], name: string): string
 }
 
 /** RFC 9110 §7.2: Host = uri-host [ ":" port ]. No userinfo, no spaces, no path; a port of digits up to 65535. */
+/** The last Host found valid: a client sends the same one on every request. */
+let lastValidHost = '';
+
 export function isValidHost(value: string): boolean {
+  if (value === lastValidHost) return true;
+  const valid = hostIsValid(value);
+  if (valid) lastValidHost = value;
+  return valid;
+}
+
+function hostIsValid(value: string): boolean {
   let host = value;
   let port: string | undefined;
   if (host.startsWith('[')) {

@@ -255,6 +255,17 @@ export class ProxyServer {
     await closed;
   }
 
+  /** SERVER_NAME from a Host header: its name without port or brackets; the last one is kept, as clients send the same Host again and again. */
+  private serverNameOf(host: string): string {
+    if (host !== this.lastHost) {
+      this.lastHost = host;
+      this.lastServerName = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    }
+    return this.lastServerName;
+  }
+  private lastHost = '';
+  private lastServerName = '';
+
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     this.record.tap?.(req, res);
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
@@ -324,7 +335,7 @@ export class ProxyServer {
     const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);
     if (route.kind === 'pool') poolName = route.pool;
     if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
-    const serverName = host ? host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : this.address?.host ?? 'localhost';
+    const serverName = host ? this.serverNameOf(host) : this.address?.host ?? 'localhost';
     forwarded = true;
     const devLoop = this.devLoop;
     forward(req, res, upstream, {
