@@ -49,7 +49,7 @@ export function withScriptTag(html: Buffer, tag: string): Buffer | undefined {
 
 /** A browser asking for a page (its navigations send text/html), not a script or an API client. */
 export function acceptsHtml(accept: string | undefined): boolean {
-  return accept !== undefined && accept.toLowerCase().includes('text/html');
+  return accept !== undefined && /text\/html/i.test(accept);
 }
 
 function header(headers: [string, string][], name: string): string | undefined {
