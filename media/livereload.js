@@ -3,7 +3,8 @@
 // a path prefix or an editor's port mapping carries over. The server says when to reload
 // (after the new workers are ready), which stylesheet changed, and when a reload failed;
 // the page sends its console output and uncaught errors, bounded. Reconnects by itself;
-// after a server restart it reloads the page once the server is back. Hand-written, no
+// after a server restart it reloads the page once the server is back. On the proxy's own
+// 502/503/504 page it reloads once the app can answer again. Hand-written, no
 // dependencies, ES5-era syntax so any browser a phone has runs it.
 (function () {
   'use strict';
@@ -17,7 +18,15 @@
   var instance = null;
   var socket = null;
   var attempts = 0;
-  var reloadWhenReady = false;
+  // On the proxy's own error page: its status, and how many changes the server had told
+  // pages of when it made it. A 503 (no worker could take it) reloads once workers are
+  // ready or the app reloaded; a 502/504 (the request ended its worker) only after the app
+  // reloaded, never because a replacement is up: a request that crashes its worker would
+  // loop. A change made before the page connected counts too (hello's counts).
+  var errorPage = script.getAttribute('data-servestack-error');
+  var seen = script.getAttribute('data-servestack-seen');
+  var reloadWhenReady = errorPage === '503';
+  var restarted = false;
   var overlay = null;
 
   // ── console relay: at most 20 messages a second, 2,000 characters each, 50 kept while offline
@@ -147,9 +156,15 @@
     switch (message.t) {
       case 'hello':
         // Another server instance: the one this page came from restarted.
-        if (instance !== null && message.instance !== instance) reloadWhenReady = true;
+        if (instance !== null && message.instance !== instance) reloadWhenReady = restarted = true;
         instance = message.instance;
         status.state = 'live';
+        if (errorPage !== null) {
+          // The page states the error itself: no overlay. A change it missed: try again now.
+          var now = errorPage === '503' ? message.reloads + message.readies : message.reloads;
+          if (message.ready && (restarted || String(now) !== seen)) location.reload();
+          break;
+        }
         if (message.failure) showFailure(message.failure);
         else hideFailure();
         if (reloadWhenReady && message.ready) location.reload();
@@ -164,10 +179,12 @@
         swapStylesheet(message.path);
         break;
       case 'failure':
-        showFailure(message.failure);
+        // An error page shows the newest error by loading again (the proxy's page names it).
+        if (errorPage !== null) location.reload();
+        else showFailure(message.failure);
         break;
       case 'clear':
-        hideFailure();
+        if (errorPage === null) hideFailure();
         break;
     }
   }

@@ -5,11 +5,14 @@
 // - A reload that fails keeps the old workers (pool.ts) and shows the failure, with
 //   file:line and the traceback, over every open page; the next good reload clears it.
 // - A file under a static route changes: a stylesheet is swapped in place, anything else
-//   refreshes the pages at once (no worker is involved).
+//   refreshes the pages at once (no worker is involved). A static route's HTML files get
+//   the script too (whole files held in memory; static.ts keeps their validators right).
+// - The proxy's own 502/503/504 pages, to a browser, get the script as well: such a page
+//   reloads once the app is back (a good reload, or workers ready again).
 // - A detected Django project's static files are collected and kept fresh (djangoStatic.ts).
 // The browser half (script, socket, injection, static watchers) exists only in
 // development (devLoopWanted); Django's collect runs whenever its route is served.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
@@ -21,15 +24,21 @@ import type { PoolFailure, WorkerInfo } from '../protocol';
 import type { ResponseSink } from '../upstream/types';
 import { DjangoStatic } from './djangoStatic';
 import { LiveReloadHub, type PageFailure } from './hub';
-import { injectingSink } from './inject';
+import { refreshErrorPage } from '../proxy/errorPages';
+import type { HtmlRewriter } from '../proxy/static';
+import { acceptsHtml, injectingSink, scriptTag, withScriptTag } from './inject';
 import { djangoStaticRoot } from './paths';
 
-/** What the proxy asks of the developer loop: the reserved path, and the HTML transform. */
+/** What the proxy asks of the developer loop: the reserved path, and the HTML transforms. */
 export interface DevLoopFront {
   handleRequest(req: IncomingMessage, res: ServerResponse, pathname: string): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathname: string): boolean;
   /** `basePath`: the path prefix the page is served under (a trusted front's, or code-server's /absproxy/PORT). */
   transform(req: IncomingMessage, sink: ResponseSink, basePath?: string): ResponseSink;
+  /** For a static route's HTML files (one rewriter per base path, kept). */
+  staticPages(basePath?: string): HtmlRewriter;
+  /** Called once a request's base path is known: a browser's 502/503/504 page will refresh by itself. */
+  errorPages(req: IncomingMessage, res: ServerResponse, basePath?: string): void;
 }
 
 /** The developer loop in the browser: on unless turned off, and only when serving for development (as the inspector decides). */
@@ -81,6 +90,10 @@ export class DevLoop {
       handleRequest: (req, res, pathname) => hub.handleRequest(req, res, pathname),
       handleUpgrade: (req, socket, head, pathname) => hub.handleUpgrade(req, socket, head, pathname),
       transform: (req, sink, basePath) => injectingSink(req, sink, basePath || '/'),
+      staticPages: (basePath) => this.staticRewriter(basePath || '/'),
+      errorPages: (req, res, basePath) => {
+        if (acceptsHtml(req.headers.accept)) refreshErrorPage(res, (status) => scriptTag(basePath || '/', undefined, { status, seen: hub.seen(status) }));
+      },
     };
     // The pool logs a load failure's traceback once, as a worker line; the overlay shows it.
     this.stopLogTap = options.logger.onLine((line) => {
@@ -157,8 +170,25 @@ export class DevLoop {
     this.hub?.close();
   }
 
+  private readonly rewriters = new Map<string, HtmlRewriter>();
+
+  private staticRewriter(basePath: string): HtmlRewriter {
+    let rewriter = this.rewriters.get(basePath);
+    if (!rewriter) {
+      const tag = scriptTag(basePath);
+      // The ETag names the tag's version: another base path (or a changed tag) is another representation.
+      const key = `lr${createHash('sha1').update(tag).digest('hex').slice(0, 8)}`;
+      rewriter = { key, rewrite: (html) => withScriptTag(html, tag) };
+      if (this.rewriters.size >= 16) this.rewriters.clear(); // base paths come from a trusted front: few
+      this.rewriters.set(basePath, rewriter);
+    }
+    return rewriter;
+  }
+
   private ready(): boolean {
     const byPool = new Map<string, boolean>();
+    // A Python pool with no worker at all (backing off after its app failed to load) is not ready.
+    for (const pool of Object.values(this.config?.pools ?? {})) if (pool.kind === 'python') byPool.set(pool.name, false);
     for (const w of this.options.workers()) byPool.set(w.pool, (byPool.get(w.pool) ?? false) || w.state === 'idle' || w.state === 'busy');
     return [...byPool.values()].every(Boolean);
   }

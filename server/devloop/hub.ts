@@ -86,11 +86,25 @@ export class LiveReloadHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly pages = new Set<Page>();
   private script: Buffer | undefined;
+  private reloads = 0;
+  private readies = 0;
 
   constructor(private readonly options: HubOptions) {}
 
   get pageCount(): number {
     return this.pages.size;
+  }
+
+  /**
+   * How many changes pages were told of, as an error page of `status` counts them: a 503
+   * (no worker could take it) counts "reload" and "ready" (the app came back); a 502 or
+   * 504 (this request ended its worker) counts "reload" only, since the replacement
+   * being ready changes nothing for that request. The page carries the count it was made
+   * at: one that connects after a change it missed reloads at once, one that connects
+   * with nothing new waits (no reload loop).
+   */
+  seen(status: number): number {
+    return status === 503 ? this.reloads + this.readies : this.reloads;
   }
 
   /** Serves the script; true when the request was the reserved path. */
@@ -124,6 +138,8 @@ export class LiveReloadHub {
   }
 
   broadcast(message: PageMessage): void {
+    if (message.t === 'reload') this.reloads++;
+    if (message.t === 'ready') this.readies++;
     const text = JSON.stringify(message);
     for (const page of this.pages) page.socket.send(text);
   }
@@ -143,7 +159,7 @@ export class LiveReloadHub {
       this.reportDropped(page);
     });
     socket.on('error', () => socket.terminate());
-    socket.send(JSON.stringify({ t: 'hello', instance: this.options.instance, ready: this.options.ready(), failure: this.options.failure() }));
+    socket.send(JSON.stringify({ t: 'hello', instance: this.options.instance, reloads: this.reloads, readies: this.readies, ready: this.options.ready(), failure: this.options.failure() }));
   }
 
   private onMessage(page: Page, data: RawData): void {

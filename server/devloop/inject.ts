@@ -17,15 +17,39 @@ const BODY_CLOSE = '</body';
 /** Bytes kept back between chunks so a `</body` split across two is still found. */
 const CARRY = BODY_CLOSE.length - 1;
 
+/** What an error page's script needs: its status, and the hub's count of changes (LiveReloadHub.seen) when it was made. */
+export interface ErrorPageState {
+  status: number;
+  seen: number;
+}
+
 /**
  * The tag for a page served under `basePath` ("/" today; a path prefix from a trusted
  * front later). The script finds its socket from its own URL, so the page's origin and
  * prefix carry over, whatever maps them (asExternalUri, a tunnel).
  */
-export function scriptTag(basePath = '/', nonce?: string): string {
+export function scriptTag(basePath = '/', nonce?: string, errorPage?: ErrorPageState): string {
   const base = basePath.endsWith('/') ? basePath.slice(0, -1) : basePath;
   const nonceAttr = nonce ? ` nonce="${nonce.replace(/[^A-Za-z0-9+/=_-]/g, '')}"` : '';
-  return `<script src="${base}${SCRIPT_PATH}" async${nonceAttr}></script>`;
+  // On the proxy's own error page: the page reloads once the app can answer (see livereload.js).
+  const errorAttr = errorPage === undefined ? '' : ` data-servestack-error="${Math.trunc(errorPage.status)}" data-servestack-seen="${Math.trunc(errorPage.seen)}"`;
+  return `<script src="${base}${SCRIPT_PATH}" async${nonceAttr}${errorAttr}></script>`;
+}
+
+/**
+ * A whole HTML document with the tag before its first `</body` (any letter case), or
+ * undefined for a fragment (no `</body`): for bodies the proxy holds whole (a static
+ * file in memory, its own error pages).
+ */
+export function withScriptTag(html: Buffer, tag: string): Buffer | undefined {
+  const at = findBodyClose(html.toString('latin1')); // latin1: an index in the text is one in the bytes
+  if (at < 0) return undefined;
+  return Buffer.concat([html.subarray(0, at), Buffer.from(tag), html.subarray(at)]);
+}
+
+/** A browser asking for a page (its navigations send text/html), not a script or an API client. */
+export function acceptsHtml(accept: string | undefined): boolean {
+  return accept !== undefined && /text\/html/i.test(accept);
 }
 
 function header(headers: [string, string][], name: string): string | undefined {

@@ -1,5 +1,7 @@
 // Small, clear pages for what the proxy answers itself. Each says what happened and
 // what to do; a 503 while the app cannot load shows the reason, as a dev server would.
+// In development a browser's 502/503/504 page also gets the live-reload script, so it
+// turns into the app's page by itself once the app answers again (refreshErrorPage).
 import type { ServerResponse } from 'node:http';
 
 const TITLES: Record<number, string> = {
@@ -56,17 +58,40 @@ export function rawErrorResponse(status: number, detail?: string, extraHeaders: 
   return head ? { bytes: start, bodyLength: 0 } : { bytes: Buffer.concat([start, body]), bodyLength: body.length };
 }
 
+/** The statuses whose page says "the app cannot answer right now": the ones worth a refresh when it can. */
+const REFRESHING = new Set([502, 503, 504]);
+
+/** Responses whose error page, if one is sent, gets a tag (development only; see refreshErrorPage). */
+const refreshing = new WeakMap<ServerResponse, (status: number) => string>();
+
+/**
+ * Development: should `res` end as a 502/503/504 page, `tag(status)` (the live-reload
+ * script tag, made when the page is) goes before its `</body>`. The caller offers it only for a
+ * browser asking for HTML, so an API client's error answer stays as it is.
+ */
+export function refreshErrorPage(res: ServerResponse, tag: (status: number) => string): void {
+  refreshing.set(res, tag);
+}
+
 export function sendErrorPage(res: ServerResponse, status: number, detail?: string, extraHeaders: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = errorPageHtml(status, detail);
+  let body: Buffer = Buffer.from(errorPageHtml(status, detail), 'utf8');
+  const tag = REFRESHING.has(status) ? refreshing.get(res) : undefined;
+  if (tag) body = withTagBeforeBodyClose(body, tag(status));
   res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
+    'Content-Length': body.length,
     'Cache-Control': 'no-store',
     ...extraHeaders,
   });
   res.end(res.req?.method === 'HEAD' ? undefined : body);
+}
+
+/** The page ends with `</body></html>` (errorPageHtml): the tag goes right before it. */
+function withTagBeforeBodyClose(body: Buffer, tag: string): Buffer {
+  const at = body.lastIndexOf('</body>');
+  return at < 0 ? body : Buffer.concat([body.subarray(0, at), Buffer.from(tag), body.subarray(at)]);
 }

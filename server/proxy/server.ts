@@ -297,6 +297,7 @@ export class ProxyServer {
       return void res.end();
     }
     if (mount.url !== req.url) req.url = mount.url; // the routes (and the app) see the path below the mount
+    this.devLoop?.errorPages(req, res, mount.scriptName);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
@@ -329,7 +330,7 @@ export class ProxyServer {
     const host = req.headers.host;
     const facts = { remoteAddr, scheme: mount.claims?.proto ?? this.scheme, host, port: this.address?.port ?? 0, scriptName: mount.scriptName, claims: mount.claims };
     if (route.kind === 'static') {
-      routes.statics.get(route.index)!.handle(req, res, match.rest);
+      routes.statics.get(route.index)!.handle(req, res, match.rest, this.devLoop?.staticPages(facts.scriptName));
       return;
     }
     const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);

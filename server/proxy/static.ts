@@ -83,9 +83,20 @@ export interface StaticStats {
   misses: number;
 }
 
+/** Rewrites an HTML file's bytes as served: development's live-reload tag (server/devloop). */
+export interface HtmlRewriter {
+  /** Names the rewrite in the ETag ([A-Za-z0-9]); one rewritten copy is kept per file and key. */
+  readonly key: string;
+  /** The bytes to serve instead, or undefined to serve the file as it is. */
+  rewrite(html: Buffer): Buffer | undefined;
+}
+
 export interface StaticHandler {
-  /** relPath: the URL path after the route prefix, still percent-encoded, without the query. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, relPath: string): void;
+  /**
+   * relPath: the URL path after the route prefix, still percent-encoded, without the query.
+   * html: applied to HTML files held in memory, on whole 200 answers (not Range ones).
+   */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, relPath: string, html?: HtmlRewriter): void;
   /** Forget every entry (a watcher may call it; the per-request stat makes it optional). */
   invalidate(): void;
   stats(): StaticStats;
@@ -124,6 +135,8 @@ interface Entry extends Sized {
   compressible: boolean; // no sibling, and the route compresses this type and size on the fly
   compressed: Partial<Record<Encoding, Variant>>; // made on the fly from identity.body
   compressing: Partial<Record<Encoding, Promise<Variant | undefined>>>;
+  html: boolean; // text/html: an HtmlRewriter may apply
+  rewritten?: Map<string, Variant | false>; // by HtmlRewriter key; false: the rewriter left it as it is
   waiters?: Array<(fresh: boolean) => void>;
 }
 
@@ -154,7 +167,7 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
   let rootReal: string | undefined; // resolved lazily: the folder may appear after start
   let closed = false;
 
-  function handle(req: http.IncomingMessage, res: http.ServerResponse, relPath: string): void {
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, relPath: string, html?: HtmlRewriter): void {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return sendStatus(req, res, 405, ALLOW);
     const parsed = parseRelPath(relPath);
@@ -164,11 +177,11 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
     const slash = url.charCodeAt((q === -1 ? url.length : q) - 1) === 47; /* / */
     const key = parsed.segments.join('/') + (slash ? '/' : '');
     const entry = cache.get(key);
-    if (entry === undefined) return lookup(req, res, parsed.segments, slash, key);
+    if (entry === undefined) return lookup(req, res, parsed.segments, slash, key, html);
     revalidate(entry, (fresh) => {
-      if (fresh) return respond(req, res, entry);
+      if (fresh) return respond(req, res, entry, html);
       cache.delete(key, entry);
-      lookup(req, res, parsed.segments, slash, key);
+      lookup(req, res, parsed.segments, slash, key, html);
     });
   }
 
@@ -199,7 +212,7 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
   }
 
   // ── Cache miss: resolve once per key in flight ───────────────────────────────────
-  function lookup(req: http.IncomingMessage, res: http.ServerResponse, segments: string[], slash: boolean, key: string): void {
+  function lookup(req: http.IncomingMessage, res: http.ServerResponse, segments: string[], slash: boolean, key: string, html: HtmlRewriter | undefined): void {
     let p = inflight.get(key);
     if (!p) {
       p = resolve(segments, slash, key).then((r) => {
@@ -210,7 +223,7 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
       inflight.set(key, p);
     }
     void p.then((r) => {
-      if (r.kind === 'entry') respond(req, res, r.entry);
+      if (r.kind === 'entry') respond(req, res, r.entry, html);
       else if (r.kind === 'redirect') sendStatus(req, res, 301, ['Location', slashRedirectLocation(req.url ?? '/')]);
       else sendStatus(req, res, r.status);
     }).catch(onError);
@@ -253,7 +266,8 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
       const bytes = checks.reduce((n, v) => n + (v.body?.length ?? 0) + ENTRY_OVERHEAD, 0);
       const now = Date.now();
       const settled = checks.every((v) => now - Math.max(v.state.mtimeMs, v.state.ctimeMs) > racyMs);
-      return { kind: 'entry', entry: { key, type, identity, ...variants, checks, bytes, settled, compressible, compressed: {}, compressing: {} } };
+      const html = type.startsWith('text/html');
+      return { kind: 'entry', entry: { key, type, identity, ...variants, checks, bytes, settled, compressible, compressed: {}, compressing: {}, html } };
     } catch (err) {
       if (isMissing(err)) return NOT_FOUND;
       onError(err);
@@ -334,11 +348,17 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
   }
 
   // ── Answering ──────────────────────────────────────────────────────────────────
-  function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: Entry): void {
+  function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: Entry, html: HtmlRewriter | undefined): void {
     if (res.headersSent || res.destroyed) return;
     const headers = req.headers;
     // Range is defined for GET only (RFC 9110 §14.2); HEAD answers as a full GET would.
     const hasRange = req.method === 'GET' && headers.range !== undefined;
+    // A rewritten page is served uncompressed, whole, with its own ETag; a Range answered
+    // with a part (206) gets the file's bytes, under the file's ETag.
+    if (entry.html && html !== undefined && entry.identity.body !== undefined && (!hasRange || evaluateRange(headers, entry.identity).kind === 'full')) {
+      const page = rewritten(entry, html);
+      if (page) return fromMemory(req, res, page, false);
+    }
     let v = entry.identity;
     if (!hasRange && (entry.br || entry.gzip)) {
       const offered: Encoding[] = [];
@@ -386,6 +406,28 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
       entry.compressing[encoding] = pending;
     }
     return pending;
+  }
+
+  /** The entry's HTML as `html` rewrites it, made once per key and kept (and counted) on the entry. */
+  function rewritten(entry: Entry, html: HtmlRewriter): Variant | undefined {
+    const made = entry.rewritten?.get(html.key);
+    if (made !== undefined) return made || undefined;
+    const identity = entry.identity;
+    const body = html.rewrite(identity.body!);
+    let v: Variant | undefined;
+    if (body) {
+      const etag = `${identity.etag.slice(0, -1)}-${html.key}"`;
+      // No Accept-Ranges: ranges are served of the file, not of this page.
+      const headCommon = identity.headCommon.filter((_, i, all) => all[i - (i % 2)] !== 'Accept-Ranges');
+      headCommon[headCommon.indexOf('ETag') + 1] = etag;
+      v = { ...identity, body, etag, size: body.length, headCommon, head200: [], head304: [] };
+      fillHeads(v);
+      const grown = body.length + ENTRY_OVERHEAD;
+      entry.bytes += grown;
+      cache.grew(entry.key, entry, grown);
+    }
+    (entry.rewritten ??= new Map()).set(html.key, v ?? false);
+    return v;
   }
 
   function compressedVariant(identity: Variant, encoding: Encoding, body: Buffer): Variant {

@@ -1,9 +1,12 @@
-// The `servestack` task type as a dependency, the mechanism preLaunchTask uses too:
-// "Tasks: Run Task" → "check the page", which dependsOn the servestack task. VS Code must
-// hold the dependent until the server prints "ServeStack ready:" (the $servestack
-// background problem matcher ends there); check.js then fetches the page and writes what
-// it got. Started before the server listens, it would record a refusal. launch.json's
-// preLaunchTask names the same task (left for a person to try with F5).
+// The `servestack` task type as a launch configuration's preLaunchTask, as a user starts it:
+// "Debug: Select and Start Debugging" → "check the page" (a `node` launch: js-debug is built
+// into code-server), whose preLaunchTask is the servestack task. VS Code must hold the
+// launch until the server prints "ServeStack ready:" (the $servestack background problem
+// matcher ends there); check.js then fetches the page and writes what it got.
+// Started before the server listens, it would record a refusal.
+// (An earlier version ran a task that dependsOn the servestack task instead, because the
+// launch configuration seemed not to be listed: the quick pick had been filled over its
+// "debug " prefix, which turned it into file search. The configuration is listed.)
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openAndTrustStep } from './workbench.mjs';
@@ -21,12 +24,15 @@ export async function prepare({ root, workspace, appPort }) {
     version: '2.0.0',
     tasks: [
       { type: 'servestack', label: 'serve the app', args: ['--workers', '1', '--python', python], isBackground: true, problemMatcher: '$servestack' },
-      { type: 'process', label: 'check the page', command: process.execPath, args: ['${workspaceFolder}/check.js'], dependsOn: ['serve the app'], problemMatcher: [] },
     ],
   }, null, 2));
   writeFileSync(path.join(workspace, '.vscode/launch.json'), JSON.stringify({
     version: '0.2.0',
-    configurations: [{ type: 'node', request: 'launch', name: 'check the page', program: '${workspaceFolder}/check.js', preLaunchTask: 'serve the app' }],
+    configurations: [{
+      type: 'node', request: 'launch', name: 'check the page', program: '${workspaceFolder}/check.js',
+      // The Node that runs this test: the extension host's PATH need not have one.
+      runtimeExecutable: process.execPath, console: 'internalConsole', preLaunchTask: 'serve the app',
+    }],
   }, null, 2));
   writeFileSync(path.join(workspace, 'check.js'), [
     "const fs = require('node:fs');",
@@ -39,22 +45,32 @@ export async function prepare({ root, workspace, appPort }) {
 export const steps = [
   openAndTrustStep,
   {
-    name: 'Run Task "check the page" starts the servestack task first and waits for its ready line; the page answers',
-    async run({ wb, workspace, page, state }) {
-      // Quick Open's "task " prefix lists the tasks (the palette focuses "Restart Running Task" first).
-      await wb.closeQuickInput();
-      await page.keyboard.press('Control+P');
+    name: 'Debug: Select and Start Debugging → "check the page" runs its preLaunchTask (the servestack task) first and launches after the ready line; the page answers',
+    async run({ wb, workspace, page, state, appPort }) {
+      // Nothing serves the port yet: only the preLaunchTask can start the server.
+      const early = await fetch(`http://127.0.0.1:${appPort}/`, { signal: AbortSignal.timeout(3000) }).then((r) => `HTTP ${r.status}`, () => 'refused');
+      if (early !== 'refused') throw new Error(`something already answers on ${appPort} before the launch: ${early}`);
+      await wb.command('Debug: Select and Start Debugging');
+      // The command opens Quick Access with the "debug " prefix: typing over the whole input
+      // would drop it and search files instead, so the name goes after the prefix.
       const input = page.locator('.quick-input-widget .quick-input-box input');
-      await input.waitFor({ state: 'visible', timeout: 10_000 });
-      await input.fill('task check the page');
-      await wb.until('"check the page" among the tasks', async () =>
+      await wb.until('the "debug " quick access', async () => /^debug /.test(await input.inputValue().catch(() => '')), 10_000);
+      await input.fill('debug check the page');
+      await wb.until('"check the page" among the launch configurations', async () =>
         ((await page.locator('.quick-input-list .monaco-list-row.focused').first().getAttribute('aria-label').catch(() => null)) ?? '').includes('check the page'), 15_000);
       await page.keyboard.press('Enter');
       const result = path.join(workspace, 'check-result.json');
-      await wb.until('check.js to write its result', async () => existsSync(result), 60_000);
+      await wb.until('the launched check.js to write its result', async () => existsSync(result), 60_000);
       await page.screenshot({ path: state.shot('after-launch') });
       const got = JSON.parse(readFileSync(result, 'utf8'));
       if (got.status !== 200 || !/Rendered by worker/.test(got.body ?? '')) throw new Error(`the launched program got ${JSON.stringify(got).slice(0, 300)}`);
+    },
+  },
+  {
+    name: 'the servestack task keeps serving after the launched program ended',
+    async run({ appPort }) {
+      const response = await fetch(`http://127.0.0.1:${appPort}/`, { signal: AbortSignal.timeout(5000) });
+      if (response.status !== 200) throw new Error(`the server answered ${response.status} after the launch`);
     },
   },
 ];

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { devLoopWanted } from '../../server/devloop/devLoop';
 import { deviceSummary } from '../../server/devloop/device';
-import { injectingSink, MAX_HELD_BYTES, scriptTag, skipReason } from '../../server/devloop/inject';
+import { acceptsHtml, injectingSink, MAX_HELD_BYTES, scriptTag, skipReason, withScriptTag } from '../../server/devloop/inject';
 import type { ServeConfig } from '../../server/config/types';
 import type { ResponseSink } from '../../server/upstream/types';
 
@@ -92,6 +92,23 @@ test("carries the page's CSP nonce, and makes a strong ETag weak", () => {
 
 test('the tag names the script under the base path the page is served at', () => {
   assert.equal(scriptTag('/proxy/8080/'), '<script src="/proxy/8080/__servestack/livereload.js" async></script>');
+});
+
+test('a whole document held in memory gets the tag before its first </body> in any case; a fragment gets nothing', () => {
+  const doc = Buffer.from('<html><body>snow ☃</BODY></html>');
+  assert.equal(withScriptTag(doc, TAG)?.toString(), `<html><body>snow ☃${TAG}</BODY></html>`);
+  assert.equal(withScriptTag(Buffer.from('<p>fragment</p>'), TAG), undefined);
+});
+
+test("an error page's tag carries its status and the count of changes it was made at", () => {
+  assert.equal(scriptTag('/', undefined, { status: 503, seen: 7 }), '<script src="/__servestack/livereload.js" async data-servestack-error="503" data-servestack-seen="7"></script>');
+});
+
+test('only a browser asking for a page counts as wanting HTML', () => {
+  assert.equal(acceptsHtml('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'), true);
+  assert.equal(acceptsHtml('*/*'), false);
+  assert.equal(acceptsHtml('application/json'), false);
+  assert.equal(acceptsHtml(undefined), false);
 });
 
 test('the developer loop is on for loopback only, and one setting or switch turns it off', () => {
