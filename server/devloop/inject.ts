@@ -151,6 +151,14 @@ export function injectingSink(req: IncomingMessage, sink: ResponseSink, basePath
       held = undefined; // nothing went out: the proxy may still answer with its error page
       sink.fail(failure);
     },
+    // A whole answer (it came in one read) is looked at once, and stays whole.
+    complete: sink.complete && ((status, headers, body) => {
+      const complete = sink.complete!.bind(sink);
+      if (!body || skipReason(req.method ?? 'GET', req.headers, status, headers) !== undefined) return complete(status, headers, body);
+      const tagged = withScriptTag(body, scriptTag(basePath, cspNonce(headers)));
+      if (!tagged) return complete(status, headers, body); // a fragment
+      complete(status, withTag(headers, tagged.length - body.length), tagged);
+    }),
   };
 }
 

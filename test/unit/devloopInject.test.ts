@@ -131,3 +131,24 @@ test('a device summary names the browser and the system', () => {
   assert.equal(deviceSummary('curl/8.5.0'), 'curl');
   assert.equal(deviceSummary(undefined), 'unknown device');
 });
+
+test('a whole answer (one read from the worker) gets the same tag and length in one piece; a fragment and a non-HTML answer pass as they came', () => {
+  const whole = (body: string, headers: [string, string][]) => {
+    let got: { status: number; headers: [string, string][]; body: Buffer | undefined } | undefined;
+    const { sink } = collecting();
+    sink.complete = (status, h, b) => void (got = { status, headers: h, body: b });
+    injectingSink({ method: 'GET', headers: {} } as unknown as IncomingMessage, sink).complete!(200, headers, Buffer.from(body));
+    return got!;
+  };
+  const page = '<html><body><p>snow ☃</p></body></html>';
+  const length = String(Buffer.byteLength(page));
+  const doc = whole(page, [...HTML, ['Content-Length', length], ['ETag', '"v1"']]);
+  assert.equal(doc.body!.toString(), page.replace('</body>', `${TAG}</body>`));
+  assert.deepEqual(doc.headers, [...HTML, ['Content-Length', String(doc.body!.length)], ['ETag', 'W/"v1"']]);
+  const streamed = run([page], [...HTML, ['Content-Length', length], ['ETag', '"v1"']]);
+  assert.deepEqual([streamed.headers, streamed.body.toString()], [doc.headers, doc.body!.toString()], 'the same as the answer streamed');
+  const fragment = whole('<p>swap me</p>', [...HTML, ['Content-Length', '14']]);
+  assert.equal(fragment.body!.toString(), '<p>swap me</p>');
+  const json = whole('{"a":"</body>"}', [['Content-Type', 'application/json']]);
+  assert.equal(json.body!.toString(), '{"a":"</body>"}');
+});
