@@ -173,11 +173,7 @@ export class Pool implements Upstream {
       done: false,
     };
     this.enqueue(job);
-    return {
-      cancel: () => this.cancel(job),
-      pause: () => job.worker?.pause(job.requestId),
-      resume: () => job.worker?.resume(job.requestId),
-    };
+    return new PoolCall(this, job);
   }
 
   private enqueue(job: Job): void {
@@ -194,8 +190,8 @@ export class Pool implements Upstream {
     if (this.queue.length > 1) this.pump();
   }
 
-  /** The client went away before the response completed. */
-  private cancel(job: Job): void {
+  /** The client went away before the response completed (called by the job's PoolCall). */
+  cancel(job: Job): void {
     if (job.done) return;
     job.done = true;
     job.bodyReader?.close();
@@ -775,6 +771,20 @@ export class ServiceTime {
   /** The median, never under 2 ms (the clock's grain is 1 ms; below 2 the same lag sent Revokes for nothing). */
   typicalMs(): number {
     return Math.max(this.medianMs, 2);
+  }
+}
+
+/** The proxy's handle on one submitted job (one object, not three closures, per request). */
+class PoolCall implements UpstreamCall {
+  constructor(private readonly pool: Pool, private readonly job: Job) {}
+  cancel(): void {
+    this.pool.cancel(this.job);
+  }
+  pause(): void {
+    this.job.worker?.pause(this.job.requestId);
+  }
+  resume(): void {
+    this.job.worker?.resume(this.job.requestId);
   }
 }
 

@@ -111,8 +111,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
   });
 }
 
-/** One request's trip through the upstream: up to two attempts, one response. */
-class Exchange {
+/** One request's trip through the upstream: up to two attempts, one response. It is the upstream's sink itself (no object of closures per request). */
+class Exchange implements ResponseSink {
   private call: UpstreamCall | undefined;
   private buffer: ResponseBuffer | undefined;
   /** Where the answer's body goes: the first stage, or the buffer when no stage wraps it. */
@@ -165,17 +165,29 @@ class Exchange {
   private attempt(): void {
     this.attempts++;
     this.submittedAt = performance.now();
-    const sink: ResponseSink = {
-      assigned: (who) => void (this.worker = who),
-      start: (status, headers) => this.onStart(status, headers),
-      data: (chunk) => this.body?.write(chunk),
-      end: () => this.onEnd(),
-      fail: (failure) => this.onFail(failure),
-      complete: (status, headers, body) => this.onComplete(status, headers, body),
-    };
     // ── the one response transform: the developer loop's script into HTML (before any compression)
-    const transformed = this.options.transformResponse ? this.options.transformResponse(this.req, sink) : sink;
-    this.call = this.upstream.submit(this.request, transformed);
+    const sink = this.options.transformResponse ? this.options.transformResponse(this.req, this) : this;
+    this.call = this.upstream.submit(this.request, sink);
+  }
+
+  // ── ResponseSink: what the upstream says of its answer
+  assigned(who: string): void {
+    this.worker = who;
+  }
+  start(status: number, headers: [string, string][]): void {
+    this.onStart(status, headers);
+  }
+  data(chunk: Buffer): void {
+    this.body?.write(chunk);
+  }
+  end(): void {
+    this.onEnd();
+  }
+  fail(failure: UpstreamFailure): void {
+    this.onFail(failure);
+  }
+  complete(status: number, headers: [string, string][], body: Buffer | undefined): void {
+    this.onComplete(status, headers, body);
   }
 
   /** Sends the head the client gets; returns how to wrap the body when a stage (compression) takes it. */

@@ -327,20 +327,27 @@ export class ProxyServer {
       return;
     }
     if (expectsContinue) res.writeContinue();
-    const host = req.headers.host;
-    const facts = { remoteAddr, scheme: mount.claims?.proto ?? this.scheme, host, port: this.address?.port ?? 0, scriptName: mount.scriptName, claims: mount.claims };
     if (route.kind === 'static') {
-      routes.statics.get(route.index)!.handle(req, res, match.rest, this.devLoop?.staticPages(facts.scriptName));
+      routes.statics.get(route.index)!.handle(req, res, match.rest, this.devLoop?.staticPages(mount.scriptName));
       return;
     }
     const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);
     if (route.kind === 'pool') poolName = route.pool;
     if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
-    const serverName = host ? this.serverNameOf(host) : this.address?.host ?? 'localhost';
+    const host = req.headers.host;
+    const facts = {
+      remoteAddr,
+      scheme: mount.claims?.proto ?? this.scheme,
+      host,
+      port: this.address?.port ?? 0,
+      scriptName: mount.scriptName,
+      claims: mount.claims,
+      serverName: host ? this.serverNameOf(host) : this.address?.host ?? 'localhost',
+    };
     forwarded = true;
     const devLoop = this.devLoop;
     forward(req, res, upstream, {
-      facts: { ...facts, serverName },
+      facts,
       routePrefix: route.path,
       maxBodySize,
       requestBuffering: route.requestBuffering ?? upstream.buffersRequestsByDefault,
