@@ -41,7 +41,7 @@ export const SHUTDOWN = {
 export const FRAME_HEADER_BYTES = 9;
 export const FrameType = {
   // arbiter → worker
-  Request: 1, // JSON RequestHead
+  Request: 1, // RequestHead as NUL-separated latin-1 fields (server/pool/heads.ts)
   Body: 2, // raw request body bytes
   BodyEnd: 3, // end of the request body
   Abort: 4, // the client went away; stop sending
@@ -53,7 +53,7 @@ export const FrameType = {
   // worker → arbiter
   Ready: 16, // JSON { pid, interface, python, capacity }
   Heartbeat: 17,
-  Start: 18, // JSON [status, [[name, value], ...]]
+  Start: 18, // status, then name and value of each header: NUL-separated latin-1 (server/pool/heads.ts)
   Chunk: 19, // raw response body bytes
   End: 20, // response complete
   LoadFailed: 21, // JSON { message, traceback, file?, line? } then exit 4
@@ -73,7 +73,7 @@ export const FrameType = {
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
-/** What the proxy sends for each request: the parsed HTTP head, ready for WSGI/ASGI. */
+/** What the proxy sends for each request: the parsed HTTP head, ready for WSGI/ASGI (on the wire: server/pool/heads.ts; a WsConnect carries it as JSON). */
 export interface RequestHead {
   method: string;
   path: string; // percent-decoded? no: raw path without query, as received

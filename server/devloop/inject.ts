@@ -64,10 +64,11 @@ export function skipReason(method: string, requestHeaders: IncomingMessage['head
   if (status < 200 || status === 204 || status === 206 || status === 304) return 'no body';
   const type = (header(headers, 'content-type') ?? '').toLowerCase();
   if (!type.startsWith('text/html')) return 'not HTML';
-  if (/charset\s*=\s*"?utf-(16|32)/.test(type)) return 'not an ASCII-compatible charset';
+  if (type.includes('utf-') && /charset\s*=\s*"?utf-(16|32)/.test(type)) return 'not an ASCII-compatible charset';
   const encoding = (header(headers, 'content-encoding') ?? 'identity').trim().toLowerCase();
   if (encoding !== '' && encoding !== 'identity') return 'encoded body';
-  if (/\bno-transform\b/i.test(header(headers, 'cache-control') ?? '')) return 'no-transform';
+  const cacheControl = header(headers, 'cache-control');
+  if (cacheControl !== undefined && /\bno-transform\b/i.test(cacheControl)) return 'no-transform';
   return undefined;
 }
 

@@ -4,12 +4,13 @@
 // too, because which worker may take a request depends on the same state.
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { WORKER_CONTRACT, type PoolFailure, type PoolInfo, type RequestHead, type WorkerDebugInfo, type WorkerInfo } from '../protocol';
+import { WORKER_CONTRACT, type PoolFailure, type PoolInfo, type WorkerDebugInfo, type WorkerInfo } from '../protocol';
 import type { PythonPoolConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
 import { PoolDebugger } from './debug';
 import { readEnvFile } from './envFile';
+import { encodeRequestHead } from './heads';
 import { WorkerProcess, type Job } from './worker';
 import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from '../upstream/types';
 import type { Socket } from 'node:net';
@@ -160,7 +161,7 @@ export class Pool implements Upstream {
   submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall {
     const job: Job = {
       request,
-      headBytes: Buffer.from(JSON.stringify(workerHead(request))),
+      headBytes: encodeRequestHead(request),
       sink,
       bodyReader: undefined,
       worker: undefined,
@@ -753,7 +754,7 @@ export class ServiceTime {
     this.count++;
     if (this.count % 16 === 0 || this.count < 16) {
       const n = Math.min(this.count, this.ring.length);
-      const sorted = Array.from(this.ring.subarray(0, n)).sort((x, y) => x - y);
+      const sorted = this.ring.slice(0, n).sort(); // a typed array sorts numerically, natively
       this.medianMs = sorted[n >> 1];
       this.thresholdMs = Math.max(3 * this.medianMs, 5);
     }
@@ -786,24 +787,6 @@ class PoolCall implements UpstreamCall {
   resume(): void {
     this.job.worker?.resume(this.job.requestId);
   }
-}
-
-/** What a worker gets for a request: the parsed head, ready for WSGI/ASGI keys. */
-function workerHead(request: UpstreamRequest): RequestHead {
-  return {
-    method: request.method,
-    path: request.path,
-    query: request.query,
-    headers: request.headers,
-    scheme: request.scheme,
-    serverName: request.serverName,
-    serverPort: request.serverPort,
-    remoteAddr: request.remoteAddr,
-    remotePort: request.remotePort,
-    httpVersion: request.httpVersion,
-    hasBody: request.body !== undefined,
-    ...(request.scriptName ? { scriptName: request.scriptName } : {}),
-  };
 }
 
 /** Jobs a worker holds but has not started, oldest first, not already being taken back. */

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { FrameType, type FrameTypeValue, type StackLocation, type StackReport, type WorkerDebugInfo, type WorkerInfo, type WorkerState } from '../protocol';
 import type { BodyReader, ResponseSink, UpstreamRequest } from '../upstream/types';
 import { FrameDecoder, FrameWriter } from './frames';
+import { decodeResponseHead } from './heads';
 
 /** One request as the pool holds it: what the proxy submitted, and the pool's bookkeeping. */
 export interface Job {
@@ -278,7 +279,7 @@ export class WorkerProcess {
       case FrameType.Start: {
         const job = this.byId.get(requestId);
         if (!job || job.done) return;
-        const [status, headers] = JSON.parse(payload.toString('utf8')) as [number, [string, string][]];
+        const [status, headers] = decodeResponseHead(payload);
         job.responseStarted = true;
         if (job.sink.complete) {
           job.heldHead = { status, headers, chunks: [] };

@@ -16,11 +16,16 @@ import servestack_channel as ch  # noqa: E402
 
 
 def head(path="/", has_body=False):
-    return json.dumps({
-        "method": "POST" if has_body else "GET", "path": path, "query": "a=1", "headers": [["host", "example.test"], ["x-forwarded-for", "127.0.0.1"]],
-        "scheme": "http", "serverName": "127.0.0.1", "serverPort": 8000, "remoteAddr": "127.0.0.1", "remotePort": 5000,
-        "httpVersion": "1.1", "hasBody": has_body,
-    }).encode("utf-8")
+    # As server/pool/heads.ts writes it: fields in REQUEST_HEAD_FIELDS order, then header pairs, split by NUL.
+    fields = ["POST" if has_body else "GET", path, "a=1", "http", "127.0.0.1", "8000", "127.0.0.1", "5000", "1.1", "1" if has_body else "", ""]
+    fields += ["host", "example.test", "x-forwarded-for", "127.0.0.1"]
+    return "\0".join(fields).encode("latin-1")
+
+
+def start_head(payload):
+    """A Start frame's payload as [status, [[name, value], ...]]."""
+    fields = payload.decode("latin-1").split("\0")
+    return [int(fields[0]), [list(pair) for pair in zip(fields[1::2], fields[2::2])]]
 
 
 class RuntimeTest(unittest.TestCase):
@@ -73,7 +78,7 @@ class RuntimeTest(unittest.TestCase):
 
         frames = self.run_loop(scenario())
         self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_START, 1), (ch.F_CHUNK, 1), (ch.F_END, 1)])
-        self.assertEqual(json.loads(frames[0][2]), [200, [["content-type", "text/plain"]]])
+        self.assertEqual(start_head(frames[0][2]), [200, [["content-type", "text/plain"]]])
         scope = self.calls[0]
         self.assertEqual((scope["path"], scope["raw_path"], scope["query_string"]), ("/a b", b"/a%20b", b"a=1"))
         self.assertEqual(scope["headers"][1], (b"x-forwarded-for", b"127.0.0.1"))
@@ -196,7 +201,7 @@ class RuntimeTest(unittest.TestCase):
         finally:
             sys.stderr.close()
             sys.stderr = stderr
-        self.assertEqual(json.loads(frames[0][2])[0], 500)
+        self.assertEqual(start_head(frames[0][2])[0], 500)
         self.assertEqual([t for t, _, _ in frames], [ch.F_START, ch.F_CHUNK, ch.F_END])
 
     async def dispatch_and_wait(self, rid):

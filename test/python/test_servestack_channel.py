@@ -55,8 +55,20 @@ class FrameReaderTest(unittest.TestCase):
     def test_the_header_is_length_type_id_big_endian(self):
         self.assertEqual(ch.encode_frames([(ch.F_CHUNK, 258, b"hi")]), b"\x00\x00\x00\x02\x13\x00\x00\x01\x02hi")
 
-    def test_a_start_payload_is_status_and_header_pairs(self):
-        self.assertEqual(json.loads(ch.encode_head(201, [["x-a", "\u00e9"]])), [201, [["x-a", "\u00e9"]]])
+    def test_a_start_payload_is_status_and_header_pairs_split_by_nul_in_latin1(self):
+        self.assertEqual(ch.encode_head(201, [["x-a", "\u00e9"], ["Set-Cookie", "a=1"], ["Set-Cookie", ""]]), b"201\0x-a\0\xe9\0Set-Cookie\0a=1\0Set-Cookie\0")
+        self.assertEqual(ch.encode_head(204, []), b"204")
+
+    def test_an_app_header_with_a_nul_or_outside_latin1_is_refused_not_sent(self):
+        with self.assertRaisesRegex(ValueError, "NUL"):
+            ch.encode_head(200, [["x-a", "one\0Set-Cookie\0evil"]])
+        with self.assertRaises(UnicodeEncodeError):
+            ch.encode_head(200, [["x-a", "\u2603"]])
+
+    def test_a_request_head_decodes_every_field_and_keeps_latin1_bytes(self):
+        self.assertEqual(ch.decode_request_head(request_head(HEAD)), HEAD)
+        with self.assertRaisesRegex(ValueError, "disagree"):
+            ch.decode_request_head(request_head(HEAD) + b"\0x-dangling")
 
 
 class ChooseIoTest(unittest.TestCase):
@@ -83,6 +95,20 @@ class ChooseIoTest(unittest.TestCase):
         self.assertEqual(ch.IO, wanted)
 
 
+def request_head(head):
+    """What server/pool/heads.ts encodeRequestHead writes for `head` (test/unit/heads.test.ts checks the two agree)."""
+    fields = [head["method"], head["path"], head["query"], head["scheme"], head["serverName"], str(head["serverPort"]),
+              head["remoteAddr"], str(head["remotePort"]), head["httpVersion"], "1" if head["hasBody"] else "", head.get("scriptName", "")]
+    for name, value in head["headers"]:
+        fields += [name, value]
+    return "\0".join(fields).encode("latin-1")
+
+
+HEAD = {"method": "GET", "path": "/caf\u00e9%20x", "query": "a=1&b=\u00ff", "scheme": "https", "serverName": "example.test", "serverPort": 8443,
+        "remoteAddr": "::1", "remotePort": 50123, "httpVersion": "1.1", "hasBody": False, "scriptName": "/absproxy/8000",
+        "headers": [("host", "example.test:8443"), ("x-a", "caf\u00e9 \"q\" ; \u00ff"), ("x-a", "")]}
+
+
 class Recorder:
     def __init__(self):
         self.calls = []
@@ -97,9 +123,9 @@ class DispatcherTest(unittest.TestCase):
     def test_each_frame_type_reaches_its_handler_and_a_request_head_is_decoded(self):
         handler = Recorder()
         dispatch = ch.dispatcher(handler)
-        head = {"method": "GET", "path": "/\u2603", "hasBody": False}
+        head = HEAD
         dispatch([
-            (ch.F_REQUEST, 1, json.dumps(head).encode("utf-8")),
+            (ch.F_REQUEST, 1, request_head(head)),
             (ch.F_BODY, 1, b"data"),
             (ch.F_BODY_END, 1, b""),
             (ch.F_ABORT, 2, b""),
