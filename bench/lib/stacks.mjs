@@ -7,7 +7,7 @@
 //   node  a bare node:http server answering the 1 KiB static file from memory (the ceiling)
 // Each process is charged to a kind ("nginx", "gunicorn", "uvicorn", "node", "python"),
 // so CPU and memory are reported per kind as well as per stack.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGroup, stopGroup, waitForHttp } from './procs.mjs';
 import { groupCpuByKind, groupCpuSeconds, MemoryTracker } from './procStats.mjs';
@@ -278,7 +278,9 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
 }
 `,
   );
-  const args = [cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
+  // The V8 flags the CLI's shebang and the extension give the server (server/nodeFlags.json).
+  const nodeFlags = JSON.parse(readFileSync(path.join(path.dirname(cli), '..', 'server', 'nodeFlags.json'), 'utf8'));
+  const args = [...nodeFlags, cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
   if (prefetch !== undefined) args.push('--prefetch', String(prefetch));
   mkdirSync(path.join(dir, 'run'), { recursive: true, mode: 0o700 });
   return {
