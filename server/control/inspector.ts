@@ -69,7 +69,8 @@ const NO_BYTES = Buffer.alloc(0);
 
 class BodyCopy {
   size = 0;
-  private readonly chunks: Buffer[] = [];
+  /** Made on the first kept chunk: an unwatched request never allocates it. */
+  private chunks: Buffer[] | undefined;
   private kept = 0;
   constructor(private readonly limit: number) {}
 
@@ -87,12 +88,12 @@ class BodyCopy {
         : Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
     this.size += buf.length;
     const part = buf.length <= this.limit - this.kept ? buf : buf.subarray(0, this.limit - this.kept);
-    this.chunks.push(Buffer.from(part)); // a copy: the owner may reuse its buffer
+    (this.chunks ??= []).push(Buffer.from(part)); // a copy: the owner may reuse its buffer
     this.kept += part.length;
   }
 
   bytes(): Buffer {
-    return this.kept === 0 ? NO_BYTES : Buffer.concat(this.chunks, this.kept);
+    return this.kept === 0 || !this.chunks ? NO_BYTES : Buffer.concat(this.chunks, this.kept);
   }
 }
 
@@ -139,8 +140,8 @@ interface Entry {
 export class RequestInspector {
   private readonly capacity: number;
   private readonly maxBodyBytes: number;
-  private readonly ring: Entry[] = [];
-  private readonly byId = new Map<number, Entry>();
+  /** The last `capacity` requests, request `id` at `id % capacity` (ids are handed out in order): no Map, no shift. */
+  private readonly ring: (Entry | undefined)[];
   private readonly captures = new WeakMap<IncomingMessage, Capture>();
   /** Local ports of replays in flight → the id they replay. */
   private readonly replayPorts = new Map<number, number>();
@@ -152,6 +153,7 @@ export class RequestInspector {
 
   constructor(private readonly options: InspectorOptions) {
     this.capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.ring = new Array<Entry | undefined>(this.capacity).fill(undefined);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   }
 
@@ -217,9 +219,7 @@ export class RequestInspector {
       timing,
       endedAt: capture.arrivedAt + r.ms,
     };
-    this.ring.push(entry);
-    this.byId.set(summary.id, entry);
-    if (this.ring.length > this.capacity) this.byId.delete(this.ring.shift()!.summary.id);
+    this.ring[summary.id % this.capacity] = entry;
     this.fresh.push(summary);
     // Trimmed now and then, not per request: a splice of the full list on every request cost more than the rest of record().
     if (this.fresh.length >= 2 * MAX_SUMMARIES_PER_EVENT) this.fresh = this.fresh.slice(-MAX_SUMMARIES_PER_EVENT);
@@ -235,7 +235,12 @@ export class RequestInspector {
   }
 
   list(limit = this.capacity): RequestSummary[] {
-    return this.ring.slice(-limit).map((e) => e.summary);
+    const out: RequestSummary[] = [];
+    for (let id = Math.max(1, this.nextId - Math.min(limit, this.capacity)); id < this.nextId; id++) {
+      const e = this.ring[id % this.capacity];
+      if (e && e.summary.id === id) out.push(e.summary);
+    }
+    return out;
   }
 
   inspect(id: number, reveal = false): InspectedRequest {
@@ -320,8 +325,8 @@ export class RequestInspector {
   }
 
   private entry(id: number): Entry {
-    const e = this.byId.get(id);
-    if (!e) {
+    const e = Number.isInteger(id) && id > 0 ? this.ring[id % this.capacity] : undefined;
+    if (!e || e.summary.id !== id) {
       throw new ServeStackError('CONTROL_UNKNOWN_REQUEST', `request ${id} is not in the inspector (it keeps the last ${this.capacity})`, {
         hint: 'pick a request from the recent requests',
       });

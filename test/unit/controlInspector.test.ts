@@ -113,6 +113,11 @@ describe('request inspector', () => {
     const list = inspector.list();
     assert.equal(list.length, 5);
     assert.equal(list[4].url, '/n6');
+    assert.deepEqual(list.map((r) => r.url), ['/n2', '/n3', '/n4', '/n5', '/n6'], 'oldest first');
+    assert.deepEqual(inspector.list(2).map((r) => r.url), ['/n5', '/n6']);
+    assert.equal(inspector.inspect(list[0].id).url, '/n2', 'the oldest kept is still there');
+    assert.throws(() => inspector.inspect(list[0].id - 1), (e: unknown) => e instanceof ServeStackError && e.code === 'CONTROL_UNKNOWN_REQUEST');
+    assert.throws(() => inspector.inspect(list[4].id + 1), (e: unknown) => e instanceof ServeStackError && e.code === 'CONTROL_UNKNOWN_REQUEST', 'not yet recorded');
     assert.throws(() => inspector.inspect(1), (e: unknown) => e instanceof ServeStackError && e.code === 'CONTROL_UNKNOWN_REQUEST');
   });
   it('while nobody watches (no dashboard for a few minutes) keeps heads and body sizes, not the bodies', async () => {
