@@ -93,7 +93,7 @@ class BodyCopy {
   }
 
   bytes(): Buffer {
-    return this.kept === 0 || !this.chunks ? NO_BYTES : Buffer.concat(this.chunks, this.kept);
+    return this.chunks ? Buffer.concat(this.chunks, this.kept) : NO_BYTES;
   }
 }
 

@@ -215,7 +215,6 @@ export class WorkerProcess {
     this.sessions.delete(id);
     if (this.jobs.length === 0 && this.sessions.size === 0 && this.state === 'busy') this.state = 'idle';
   }
-  /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
   /** A held head (and what came after it in the same read) goes to the sink the usual way. */
   private releaseHeld(job: Job): void {
     const held = job.heldHead;
@@ -226,6 +225,7 @@ export class WorkerProcess {
     for (const chunk of held.chunks) job.sink.data(chunk);
   }
 
+  /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
   sendSessionFrame(type: FrameTypeValue, id: number, payload?: Buffer): void {
     if (!this.sessions.has(id)) return;
     if (type === FrameType.Pause || type === FrameType.Resume) this.control.send(type, id);

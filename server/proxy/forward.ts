@@ -124,7 +124,7 @@ class Exchange implements ResponseSink {
   private worker: string | undefined;
   private status = 0;
   private over = false;
-  /** The body's length when the answer went out whole (onComplete), with no buffer. */
+  /** The body's length when the answer went out whole (complete), with no buffer. */
   private wholeBytes = 0;
 
   constructor(
@@ -170,28 +170,18 @@ class Exchange implements ResponseSink {
     this.call = this.upstream.submit(this.request, sink);
   }
 
-  // ── ResponseSink: what the upstream says of its answer
+  // ── ResponseSink (assigned, start, data, complete, end, fail): what the upstream says of its answer
   assigned(who: string): void {
     this.worker = who;
   }
-  start(status: number, headers: [string, string][]): void {
-    this.onStart(status, headers);
-  }
+
   data(chunk: Buffer): void {
     this.body?.write(chunk);
-  }
-  end(): void {
-    this.onEnd();
-  }
-  fail(failure: UpstreamFailure): void {
-    this.onFail(failure);
-  }
-  complete(status: number, headers: [string, string][], body: Buffer | undefined): void {
-    this.onComplete(status, headers, body);
   }
 
   /** Sends the head the client gets; returns how to wrap the body when a stage (compression) takes it. */
   private sendHead(status: number, headers: [string, string][]): ((next: BodySink) => BodySink) | undefined {
+    this.status = status;
     const context: StageContext = {
       method: this.request.method,
       url: this.request.url,
@@ -209,9 +199,8 @@ class Exchange implements ResponseSink {
     return wrap;
   }
 
-  private onStart(status: number, headers: [string, string][]): void {
+  start(status: number, headers: [string, string][]): void {
     if (this.over) return;
-    this.status = status;
     this.startBody(this.sendHead(status, headers));
   }
 
@@ -232,15 +221,14 @@ class Exchange implements ResponseSink {
    * upstream is done with it, so nothing is held for a slow client here: Node's socket
    * buffer keeps the bytes, which are in memory already. One end() sends head and body.
    */
-  private onComplete(status: number, headers: [string, string][], body: Buffer | undefined): void {
+  complete(status: number, headers: [string, string][], body: Buffer | undefined): void {
     if (this.over) return;
-    this.status = status;
     const wrap = this.sendHead(status, headers);
     if (wrap) {
       // Compressed: through the stage and the buffer, as a streamed answer goes.
       this.startBody(wrap);
       if (body) this.body!.write(body);
-      this.onEnd();
+      this.end();
       return;
     }
     this.releaseBody();
@@ -258,7 +246,7 @@ class Exchange implements ResponseSink {
     if (this.holds > 0 && --this.holds === 0) this.call?.resume();
   }
 
-  private onEnd(): void {
+  end(): void {
     if (this.over) return;
     this.releaseBody();
     // Logged when the last byte has left, with the time the upstream took.
@@ -267,7 +255,7 @@ class Exchange implements ResponseSink {
     this.body!.end();
   }
 
-  private onFail(failure: UpstreamFailure): void {
+  fail(failure: UpstreamFailure): void {
     if (this.over) return;
     if (this.buffer) {
       // Headers (and maybe part of the body) went out: cut, so the client sees it is short.

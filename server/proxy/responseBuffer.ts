@@ -61,16 +61,11 @@ export class ResponseBuffer {
     this.pump();
   }
 
-  /** The answer cannot be completed: cut the connection now, so the client sees it is short. */
-  cut(): void {
+  /** The answer cannot be completed (a BodySink's abort): cut the connection now, so the client sees it is short. */
+  abort(): void {
     if (this.finished) return;
     this.release();
     this.res.destroy();
-  }
-
-  /** As a BodySink (responseStages.ts): the answer cannot be completed. */
-  abort(): void {
-    this.cut();
   }
 
   /** The client went away: drop what is held. */
@@ -211,7 +206,7 @@ export class ResponseBuffer {
       },
       () => {
         this.reading = false;
-        this.cut(); // the held bytes are lost: the client must see a cut answer, not a clean short one
+        this.abort(); // the held bytes are lost: the client must see a cut answer, not a clean short one
       },
     );
   }

@@ -109,6 +109,9 @@ export class ProxyServer {
   readonly scheme: 'http' | 'https';
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
+  /** The last Host header seen, and its SERVER_NAME (serverNameOf). */
+  private lastHost = '';
+  private lastServerName = '';
   address: { host: string; port: number } | undefined;
   /** Whose forwarding headers to believe, and a path prefix to serve under (trustedFront.ts); read per request. */
   trust: FrontTrust = {};
@@ -263,8 +266,6 @@ export class ProxyServer {
     }
     return this.lastServerName;
   }
-  private lastHost = '';
-  private lastServerName = '';
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     this.record.tap?.(req, res);
