@@ -67,50 +67,54 @@ export function inspectorWanted(listenHost: string, env: NodeJS.ProcessEnv = pro
 
 const NO_BYTES = Buffer.alloc(0);
 
+/** A chunk's length in bytes, without making a buffer of a string to count it. */
+function chunkBytes(chunk: unknown, encoding?: unknown): number {
+  if (chunk === undefined || chunk === null || typeof chunk === 'function') return 0;
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : Buffer.byteLength(String(chunk));
+}
+
+/** The first `limit` bytes of a body (made only while someone watches). */
 class BodyCopy {
-  size = 0;
-  /** Made on the first kept chunk: an unwatched request never allocates it. */
-  private chunks: Buffer[] | undefined;
+  private readonly chunks: Buffer[] = [];
   private kept = 0;
   constructor(private readonly limit: number) {}
 
   add(chunk: unknown, encoding?: unknown): void {
-    if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    if (this.kept >= this.limit) {
-      // Unwatched (limit 0) or full: only the size, without making a buffer of a string to count it.
-      this.size += typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : chunk instanceof Uint8Array ? chunk.byteLength : Buffer.byteLength(String(chunk));
-      return;
-    }
+    if (chunk === undefined || chunk === null || typeof chunk === 'function' || this.kept >= this.limit) return;
     const buf = Buffer.isBuffer(chunk)
       ? chunk
       : chunk instanceof Uint8Array
         ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
         : Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    this.size += buf.length;
     const part = buf.length <= this.limit - this.kept ? buf : buf.subarray(0, this.limit - this.kept);
-    (this.chunks ??= []).push(Buffer.from(part)); // a copy: the owner may reuse its buffer
+    this.chunks.push(Buffer.from(part)); // a copy: the owner may reuse its buffer
     this.kept += part.length;
   }
 
   bytes(): Buffer {
-    return this.chunks ? Buffer.concat(this.chunks, this.kept) : NO_BYTES;
+    return this.kept ? Buffer.concat(this.chunks, this.kept) : NO_BYTES;
   }
 }
 
+/** One request's tap: body sizes always, copies of the bodies only while watched (one object per request otherwise). */
 class Capture implements MessageTap {
   readonly arrivedAt = Date.now(); // epoch ms
   readonly arrivedPerf = performance.now();
   headAtPerf: number | undefined = undefined;
-  readonly requestBody: BodyCopy;
-  readonly responseBody: BodyCopy;
+  requestSize = 0;
+  responseSize = 0;
+  private readonly requestCopy: BodyCopy | undefined;
+  private readonly responseCopy: BodyCopy | undefined;
 
   constructor(maxBodyBytes: number, readonly replayOf: number | undefined) {
-    this.requestBody = new BodyCopy(maxBodyBytes);
-    this.responseBody = new BodyCopy(maxBodyBytes);
+    this.requestCopy = maxBodyBytes > 0 ? new BodyCopy(maxBodyBytes) : undefined;
+    this.responseCopy = maxBodyBytes > 0 ? new BodyCopy(maxBodyBytes) : undefined;
   }
 
   requestData(chunk: Buffer): void {
-    this.requestBody.add(chunk);
+    this.requestSize += chunkBytes(chunk);
+    this.requestCopy?.add(chunk);
   }
 
   responseHead(): void {
@@ -118,23 +122,68 @@ class Capture implements MessageTap {
   }
 
   responseData(chunk: unknown, encoding: unknown): void {
-    this.responseBody.add(chunk, encoding);
+    this.responseSize += chunkBytes(chunk, encoding);
+    this.responseCopy?.add(chunk, encoding);
+  }
+
+  requestBytes(): Buffer {
+    return this.requestCopy ? this.requestCopy.bytes() : NO_BYTES;
+  }
+
+  responseBytes(): Buffer {
+    return this.responseCopy ? this.responseCopy.bytes() : NO_BYTES;
   }
 }
 
-interface Entry {
-  summary: RequestSummary;
-  httpVersion: string;
-  remoteAddr: string;
-  rawHeaders: string[];
-  /** The response head as it went out (headers given to writeHead are invisible to getHeaders). */
-  responseHead: string;
-  requestBody: Buffer;
-  requestBodySize: number;
-  responseBody: Buffer;
-  responseBodySize: number;
-  timing: InspectedRequest['timing'];
-  endedAt: number;
+/** One finished request, as flat as it can be: the summary and timing objects are made when someone asks. */
+class Entry {
+  constructor(
+    readonly id: number,
+    readonly time: number,
+    readonly method: string,
+    readonly url: string,
+    readonly status: number,
+    /** Total, upstream and app time (ms, unrounded); NaN when not known. */
+    readonly totalMs: number,
+    readonly upstreamMs: number,
+    readonly appMs: number,
+    readonly route: string,
+    readonly pool: string | undefined,
+    readonly workerId: number | undefined,
+    readonly replayOf: number | undefined,
+    readonly httpVersion: string,
+    readonly remoteAddr: string,
+    readonly rawHeaders: string[],
+    /** The response head as it went out (headers given to writeHead are invisible to getHeaders). */
+    readonly responseHead: string,
+    readonly requestBody: Buffer,
+    readonly requestBodySize: number,
+    readonly responseBody: Buffer,
+    readonly responseBodySize: number,
+  ) {}
+
+  get endedAt(): number {
+    return this.time + this.totalMs;
+  }
+
+  summary(): RequestSummary {
+    const summary: RequestSummary = { id: this.id, time: this.time, method: this.method, url: this.url, status: this.status, ms: round(this.totalMs), route: this.route };
+    if (this.pool !== undefined) summary.pool = this.pool;
+    if (this.workerId !== undefined) summary.workerId = this.workerId;
+    if (this.replayOf !== undefined) summary.replayOf = this.replayOf;
+    return summary;
+  }
+
+  timing(): InspectedRequest['timing'] {
+    const timing: InspectedRequest['timing'] = { totalMs: round(this.totalMs) };
+    if (!Number.isNaN(this.upstreamMs)) {
+      const queueMs = Math.max(0, this.totalMs - this.upstreamMs);
+      timing.queueMs = round(queueMs);
+      timing.workerMs = round(this.upstreamMs);
+      if (!Number.isNaN(this.appMs)) timing.appMs = round(Math.max(0, this.appMs - queueMs));
+    }
+    return timing;
+  }
 }
 
 export class RequestInspector {
@@ -147,7 +196,8 @@ export class RequestInspector {
   private readonly replayPorts = new Map<number, number>();
   /** Replays in flight (by local port) → the id of their own record, once recorded. */
   private readonly replayRecords = new Map<number, number>();
-  private fresh: RequestSummary[] = [];
+  /** The first id the next `requests` event reports. */
+  private freshFrom = 1;
   private nextId = 1;
   private watchedUntil = 0;
 
@@ -186,59 +236,49 @@ export class RequestInspector {
     if (!(capture instanceof Capture)) return;
     if (!tapped) this.captures.delete(r.req);
     const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
-    // Assigned field by field: spreads of `cond ? {x} : {}` made two objects each, per request.
-    const summary: RequestSummary = {
-      id: this.nextId++,
-      time: capture.arrivedAt,
-      method: r.req.method ?? 'GET',
-      url: r.req.url ?? '/',
-      status: r.status,
-      ms: round(r.ms),
-      route: r.route,
-    };
-    if (r.pool !== undefined) summary.pool = r.pool;
-    if (Number.isInteger(workerId)) summary.workerId = workerId;
-    if (capture.replayOf !== undefined) summary.replayOf = capture.replayOf;
-    const timing: InspectedRequest['timing'] = { totalMs: round(r.ms) };
-    if (r.upstreamMs !== undefined) {
-      const queueMs = Math.max(0, r.ms - r.upstreamMs);
-      timing.queueMs = round(queueMs);
-      timing.workerMs = round(r.upstreamMs);
-      if (capture.headAtPerf !== undefined) timing.appMs = round(Math.max(0, capture.headAtPerf - capture.arrivedPerf - queueMs));
-    }
-    const entry: Entry = {
-      summary,
-      httpVersion: r.req.httpVersion,
-      remoteAddr: r.req.socket.remoteAddress ?? '',
-      rawHeaders: r.req.rawHeaders, // the request is over: nothing changes it now
-      responseHead: (r.res as unknown as { _header?: string | null })._header ?? '', // parsed when inspected
-      requestBody: capture.requestBody.bytes(),
-      requestBodySize: capture.requestBody.size,
-      responseBody: capture.responseBody.bytes(),
-      responseBodySize: capture.responseBody.size,
-      timing,
-      endedAt: capture.arrivedAt + r.ms,
-    };
-    this.ring[summary.id % this.capacity] = entry;
-    this.fresh.push(summary);
-    // Trimmed now and then, not per request: a splice of the full list on every request cost more than the rest of record().
-    if (this.fresh.length >= 2 * MAX_SUMMARIES_PER_EVENT) this.fresh = this.fresh.slice(-MAX_SUMMARIES_PER_EVENT);
+    const id = this.nextId++;
+    this.ring[id % this.capacity] = new Entry(
+      id,
+      capture.arrivedAt,
+      r.req.method ?? 'GET',
+      r.req.url ?? '/',
+      r.status,
+      r.ms,
+      r.upstreamMs ?? NaN,
+      capture.headAtPerf !== undefined ? capture.headAtPerf - capture.arrivedPerf : NaN,
+      r.route,
+      r.pool,
+      Number.isInteger(workerId) ? workerId : undefined,
+      capture.replayOf,
+      r.req.httpVersion,
+      r.req.socket.remoteAddress ?? '',
+      r.req.rawHeaders, // the request is over: nothing changes it now
+      (r.res as unknown as { _header?: string | null })._header ?? '', // parsed when inspected
+      capture.requestBytes(),
+      capture.requestSize,
+      capture.responseBytes(),
+      capture.responseSize,
+    );
     const port = r.req.socket.remotePort;
-    if (capture.replayOf !== undefined && port !== undefined && this.replayPorts.has(port)) this.replayRecords.set(port, summary.id);
+    if (capture.replayOf !== undefined && port !== undefined && this.replayPorts.has(port)) this.replayRecords.set(port, id);
   }
 
-  /** The requests recorded since the last call (for the once-a-second `requests` event). */
+  /** The requests recorded since the last call and still kept, at most MAX_SUMMARIES_PER_EVENT (for the once-a-second `requests` event). */
   takeFresh(): RequestSummary[] {
-    const out = this.fresh.length > MAX_SUMMARIES_PER_EVENT ? this.fresh.slice(-MAX_SUMMARIES_PER_EVENT) : this.fresh;
-    this.fresh = [];
-    return out;
+    const from = Math.max(this.freshFrom, this.nextId - Math.min(MAX_SUMMARIES_PER_EVENT, this.capacity));
+    this.freshFrom = this.nextId;
+    return this.summaries(from);
   }
 
   list(limit = this.capacity): RequestSummary[] {
+    return this.summaries(Math.max(1, this.nextId - Math.min(limit, this.capacity)));
+  }
+
+  private summaries(from: number): RequestSummary[] {
     const out: RequestSummary[] = [];
-    for (let id = Math.max(1, this.nextId - Math.min(limit, this.capacity)); id < this.nextId; id++) {
+    for (let id = Math.max(1, from); id < this.nextId; id++) {
       const e = this.ring[id % this.capacity];
-      if (e && e.summary.id === id) out.push(e.summary);
+      if (e && e.id === id) out.push(e.summary());
     }
     return out;
   }
@@ -247,14 +287,14 @@ export class RequestInspector {
     const e = this.entry(id);
     const lines = this.options.recentLogs(2000).filter((line) => this.belongsTo(line, e));
     return {
-      ...e.summary,
+      ...e.summary(),
       httpVersion: e.httpVersion,
       remoteAddr: e.remoteAddr,
       requestHeaders: headerList(pairs(e.rawHeaders), reveal),
       responseHeaders: headerList(parseResponseHead(e.responseHead), reveal),
       requestBody: captured(e.requestBody, e.requestBodySize),
       responseBody: captured(e.responseBody, e.responseBodySize),
-      timing: e.timing,
+      timing: e.timing(),
       logs: lines,
     };
   }
@@ -279,8 +319,8 @@ export class RequestInspector {
         })
       : original;
     const body = edit.body !== undefined ? Buffer.from(edit.body, 'utf8') : e.requestBody;
-    const method = (edit.method ?? e.summary.method).toUpperCase();
-    const url = edit.url ?? e.summary.url;
+    const method = (edit.method ?? e.method).toUpperCase();
+    const url = edit.url ?? e.url;
     if (!/^[A-Z]+$/.test(method)) throw new ServeStackError('CONTROL_BAD_COMMAND', `"${method}" is not an HTTP method`);
     if (!url.startsWith('/')) throw new ServeStackError('CONTROL_BAD_COMMAND', `the request target must start with "/", not "${url}"`);
     const raw: string[] = [];
@@ -326,7 +366,7 @@ export class RequestInspector {
 
   private entry(id: number): Entry {
     const e = Number.isInteger(id) && id > 0 ? this.ring[id % this.capacity] : undefined;
-    if (!e || e.summary.id !== id) {
+    if (!e || e.id !== id) {
       throw new ServeStackError('CONTROL_UNKNOWN_REQUEST', `request ${id} is not in the inspector (it keeps the last ${this.capacity})`, {
         hint: 'pick a request from the recent requests',
       });
@@ -336,9 +376,9 @@ export class RequestInspector {
 
   /** Its worker's lines while it ran (a little slack for the access line, logged as it ends). */
   private belongsTo(line: LogLine, e: Entry): boolean {
-    if (line.time < e.summary.time || line.time > e.endedAt + 50) return false;
-    if (line.source === 'access') return line.text.includes(` "${e.summary.method} ${e.summary.url} `) && line.text.includes(`" ${e.summary.status} `);
-    return e.summary.workerId !== undefined && line.workerId === e.summary.workerId;
+    if (line.time < e.time || line.time > e.endedAt + 50) return false;
+    if (line.source === 'access') return line.text.includes(` "${e.method} ${e.url} `) && line.text.includes(`" ${e.status} `);
+    return e.workerId !== undefined && line.workerId === e.workerId;
   }
 }
 

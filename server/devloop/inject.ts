@@ -6,7 +6,8 @@
 // one with a declared length (up to MAX_HELD_BYTES) is held until the tag's place is
 // known. Runs before any compression, on the bytes the upstream wrote.
 import type { IncomingMessage } from 'node:http';
-import type { ResponseSink } from '../upstream/types';
+import type { ResponseSink, UpstreamFailure } from '../upstream/types';
+import { headerValue as header } from '../proxy/responseStages';
 
 /** Where the client script and its socket live, under the base path the page is served at. */
 export const RESERVED_PREFIX = '/__servestack/';
@@ -42,7 +43,7 @@ export function scriptTag(basePath = '/', nonce?: string, errorPage?: ErrorPageS
  * file in memory, its own error pages).
  */
 export function withScriptTag(html: Buffer, tag: string): Buffer | undefined {
-  const at = findBodyClose(html.toString('latin1')); // latin1: an index in the text is one in the bytes
+  const at = findBodyClose(html);
   if (at < 0) return undefined;
   return Buffer.concat([html.subarray(0, at), Buffer.from(tag), html.subarray(at)]);
 }
@@ -52,10 +53,6 @@ export function acceptsHtml(accept: string | undefined): boolean {
   return accept !== undefined && /text\/html/i.test(accept);
 }
 
-function header(headers: [string, string][], name: string): string | undefined {
-  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
 
 /** Why an answer is left alone, or undefined when the tag may go in. */
 export function skipReason(method: string, requestHeaders: IncomingMessage['headers'], status: number, headers: [string, string][]): string | undefined {
@@ -78,10 +75,17 @@ function cspNonce(headers: [string, string][]): string | undefined {
   return csp ? /'nonce-([^']+)'/.exec(csp)?.[1] : undefined;
 }
 
-/** Finds `</body` in any letter case. */
-function findBodyClose(text: string): number {
-  return text.toLowerCase().indexOf(BODY_CLOSE);
+/** Where `</body` (any letter case) starts in the bytes, or -1: no copy of the body as text to look. */
+function findBodyClose(bytes: Buffer): number {
+  for (let at = bytes.indexOf(LT_SLASH); at >= 0; at = bytes.indexOf(LT_SLASH, at + 1)) {
+    if (at + BODY_CLOSE.length > bytes.length) return -1;
+    // ASCII letters: | 0x20 lower-cases them (and leaves no other byte equal to a lower-case letter's).
+    if ((bytes[at + 2] | 0x20) === 0x62 && (bytes[at + 3] | 0x20) === 0x6f && (bytes[at + 4] | 0x20) === 0x64 && (bytes[at + 5] | 0x20) === 0x79) return at;
+  }
+  return -1;
 }
+
+const LT_SLASH = Buffer.from('</');
 
 /** An HTML answer of a declared length up to this is held until its `</body` is found (or it ends); a larger one passes untouched. */
 export const MAX_HELD_BYTES = 512 * 1024;
@@ -94,73 +98,96 @@ export const MAX_HELD_BYTES = 512 * 1024;
  * goes in where `</body` passes.
  */
 export function injectingSink(req: IncomingMessage, sink: ResponseSink, basePath = '/'): ResponseSink {
-  let active = false;
-  let done = false;
-  let tag = Buffer.alloc(0);
-  let carry = Buffer.alloc(0);
+  return new InjectingSink(req, sink, basePath);
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** One object per answer, its state made only once the answer is HTML: every request passes here in development. */
+class InjectingSink implements ResponseSink {
+  private active = false;
+  private done = false;
+  private tag = NO_BYTES;
+  private carry = NO_BYTES;
   /** A declared length: its head and body wait here until the tag's place is known. */
-  let held: { status: number; headers: [string, string][]; chunks: Buffer[] } | undefined;
-  const release = (injected: boolean) => {
-    if (!held) return;
-    const { status, headers, chunks } = held;
-    held = undefined;
-    sink.start(status, injected ? withTag(headers, tag.length) : headers);
-    for (const chunk of chunks) sink.data(chunk);
-  };
-  const write = (chunk: Buffer) => {
-    if (!active || done) return held ? void held.chunks.push(chunk) : sink.data(chunk);
-    const bytes = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    // latin1 maps bytes one to one, so an index in the text is an index in the bytes.
-    const at = findBodyClose(bytes.toString('latin1'));
+  private held: { status: number; headers: [string, string][]; chunks: Buffer[] } | undefined = undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly sink: ResponseSink,
+    private readonly basePath: string,
+  ) {
+    // Whole answers only when the sink takes them (the worker holds a head for a sink that does).
+    if (!sink.complete) this.complete = undefined;
+  }
+
+  assigned(who: string): void {
+    this.sink.assigned(who);
+  }
+
+  start(status: number, headers: [string, string][]): void {
+    const sink = this.sink;
+    if (skipReason(this.req.method ?? 'GET', this.req.headers, status, headers) !== undefined) return sink.start(status, headers);
+    const declared = header(headers, 'content-length');
+    if (declared !== undefined && !(Number(declared) <= MAX_HELD_BYTES)) return sink.start(status, headers);
+    this.active = true;
+    this.tag = Buffer.from(scriptTag(this.basePath, cspNonce(headers)));
+    if (declared !== undefined) this.held = { status, headers, chunks: [] };
+    else sink.start(status, withTag(headers, 0));
+  }
+
+  data(chunk: Buffer): void {
+    const held = this.held;
+    if (!this.active || this.done) return held ? void held.chunks.push(chunk) : this.sink.data(chunk);
+    const bytes = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    const at = findBodyClose(bytes);
     if (at >= 0) {
-      done = true;
-      carry = Buffer.alloc(0);
-      release(true);
-      sink.data(Buffer.concat([bytes.subarray(0, at), tag, bytes.subarray(at)]));
+      this.done = true;
+      this.carry = NO_BYTES;
+      this.release(true);
+      this.sink.data(Buffer.concat([bytes.subarray(0, at), this.tag, bytes.subarray(at)]));
       return;
     }
     const keep = Math.min(CARRY, bytes.length);
-    carry = Buffer.from(bytes.subarray(bytes.length - keep));
+    this.carry = Buffer.from(bytes.subarray(bytes.length - keep));
     if (bytes.length > keep) {
       const ahead = bytes.subarray(0, bytes.length - keep);
       if (held) held.chunks.push(Buffer.from(ahead));
-      else sink.data(ahead);
+      else this.sink.data(ahead);
     }
-  };
-  return {
-    assigned: (who) => sink.assigned(who),
-    start: (status, headers) => {
-      if (skipReason(req.method ?? 'GET', req.headers, status, headers) !== undefined) return sink.start(status, headers);
-      const declared = header(headers, 'content-length');
-      if (declared !== undefined && !(Number(declared) <= MAX_HELD_BYTES)) return sink.start(status, headers);
-      active = true;
-      tag = Buffer.from(scriptTag(basePath, cspNonce(headers)));
-      if (declared !== undefined) held = { status, headers, chunks: [] };
-      else sink.start(status, withTag(headers, 0));
-    },
-    data: write,
-    end: () => {
-      if (active && !done) {
-        done = true;
-        if (held) held.chunks.push(carry);
-        else if (carry.length) sink.data(carry);
-      }
-      release(false);
-      sink.end();
-    },
-    fail: (failure) => {
-      held = undefined; // nothing went out: the proxy may still answer with its error page
-      sink.fail(failure);
-    },
-    // A whole answer (it came in one read) is looked at once, and stays whole.
-    complete: sink.complete && ((status, headers, body) => {
-      const complete = sink.complete!.bind(sink);
-      if (!body || skipReason(req.method ?? 'GET', req.headers, status, headers) !== undefined) return complete(status, headers, body);
-      const tagged = withScriptTag(body, scriptTag(basePath, cspNonce(headers)));
-      if (!tagged) return complete(status, headers, body); // a fragment
-      complete(status, withTag(headers, tagged.length - body.length), tagged);
-    }),
-  };
+  }
+
+  end(): void {
+    if (this.active && !this.done) {
+      this.done = true;
+      if (this.held) this.held.chunks.push(this.carry);
+      else if (this.carry.length) this.sink.data(this.carry);
+    }
+    this.release(false);
+    this.sink.end();
+  }
+
+  fail(failure: UpstreamFailure): void {
+    this.held = undefined; // nothing went out: the proxy may still answer with its error page
+    this.sink.fail(failure);
+  }
+
+  /** A whole answer (it came in one read) is looked at once, and stays whole. */
+  complete?(status: number, headers: [string, string][], body: Buffer | undefined): void {
+    const sink = this.sink;
+    if (!body || skipReason(this.req.method ?? 'GET', this.req.headers, status, headers) !== undefined) return sink.complete!(status, headers, body);
+    const tagged = withScriptTag(body, scriptTag(this.basePath, cspNonce(headers)));
+    if (!tagged) return sink.complete!(status, headers, body); // a fragment
+    sink.complete!(status, withTag(headers, tagged.length - body.length), tagged);
+  }
+
+  private release(injected: boolean): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    this.sink.start(held.status, injected ? withTag(held.headers, this.tag.length) : held.headers);
+    for (const chunk of held.chunks) this.sink.data(chunk);
+  }
 }
 
 /** The head once the tag is in: a longer body, and a weak validator (other bytes than the app's, as NGINX's gzip does). */

@@ -22,19 +22,24 @@ export class FrameDecoder {
     let pos = 0;
     this.need = FRAME_HEADER_BYTES;
     while (buf.length - pos >= FRAME_HEADER_BYTES) {
-      const end = pos + FRAME_HEADER_BYTES + buf.readUInt32BE(pos);
+      const length = buf.readUInt32BE(pos);
+      const end = pos + FRAME_HEADER_BYTES + length;
       if (end > buf.length) {
         this.need = end - pos;
         break;
       }
-      this.onFrame(buf[pos + 4], buf.readUInt32BE(pos + 5), buf.subarray(pos + FRAME_HEADER_BYTES, end));
+      // An empty payload (End, Heartbeat) is one shared buffer, not a view per frame.
+      this.onFrame(buf[pos + 4], buf.readUInt32BE(pos + 5), length === 0 ? EMPTY : buf.subarray(pos + FRAME_HEADER_BYTES, end));
       pos = end;
     }
-    const rest = buf.subarray(pos);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
+    // The list is reused: a new one on every read was garbage on every read.
+    this.chunks.length = 0;
+    if (pos < buf.length) this.chunks.push(pos === 0 ? buf : buf.subarray(pos));
+    this.size = buf.length - pos;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function frameHeader(type: FrameTypeValue, requestId: number, payloadLength: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
@@ -48,20 +53,25 @@ export function frameHeader(type: FrameTypeValue, requestId: number, payloadLeng
  * Collects frames during one event-loop turn and writes them as one buffer. The flush runs
  * in setImmediate, after every socket read of the turn: under load, the requests of many
  * connections go to a worker in one write (process.nextTick flushed after each one).
+ * Frames are written straight into the turn's buffer: no header object per frame, no join.
  */
 export class FrameWriter {
-  private parts: Buffer[] = [];
+  private batch: Buffer | undefined = undefined;
+  private used = 0;
   private scheduled = false;
 
   constructor(private readonly socket: Socket) {}
 
   send(type: FrameTypeValue, requestId: number, payload?: Buffer): void {
-    this.parts.push(frameHeader(type, requestId, payload ? payload.length : 0));
-    if (payload && payload.length) this.parts.push(payload);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    const length = payload ? payload.length : 0;
+    const at = this.reserve(type, requestId, length);
+    if (length) payload!.copy(this.batch!, at);
+  }
+
+  /** A frame whose payload is latin-1 text (a request head, heads.ts): written as bytes, one per character. */
+  sendText(type: FrameTypeValue, requestId: number, text: string): void {
+    const at = this.reserve(type, requestId, text.length);
+    this.batch!.write(text, at, text.length, 'latin1');
   }
 
   /** True when the socket's buffer is full and the sender should pause its source. */
@@ -69,11 +79,39 @@ export class FrameWriter {
     return this.socket.writableNeedDrain;
   }
 
+  /** Room for one frame in the turn's buffer, its header written; returns where its payload goes. */
+  private reserve(type: FrameTypeValue, requestId: number, length: number): number {
+    const need = FRAME_HEADER_BYTES + length;
+    let batch = this.batch;
+    if (!batch || batch.length - this.used < need) {
+      // Small batches come from Node's pooled slab; a big body chunk gets a buffer of its own size.
+      const grown = Buffer.allocUnsafe(Math.max(BATCH_BYTES, this.used + need, 2 * this.used));
+      if (batch) batch.copy(grown, 0, 0, this.used);
+      this.batch = batch = grown;
+    }
+    const at = this.used;
+    batch.writeUInt32BE(length, at);
+    batch[at + 4] = type;
+    batch.writeUInt32BE(requestId, at + 5);
+    this.used = at + need;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    return at + FRAME_HEADER_BYTES;
+  }
+
   private readonly flush = (): void => {
     this.scheduled = false;
-    const parts = this.parts;
-    this.parts = [];
-    if (this.socket.destroyed || parts.length === 0) return;
-    this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    const batch = this.batch;
+    const used = this.used;
+    // The written buffer belongs to the socket now (it may queue it): the next turn starts a new one.
+    this.batch = undefined;
+    this.used = 0;
+    if (this.socket.destroyed || !batch || used === 0) return;
+    this.socket.write(batch.subarray(0, used));
   };
 }
+
+/** A turn's first buffer: a few request heads, and under Node's pool size (so it is a slice of the shared slab). */
+const BATCH_BYTES = 2048;

@@ -8,13 +8,20 @@ import type { UpstreamRequest } from '../upstream/types';
 /** Field order of a Request head before its header pairs (servestack_channel.REQUEST_HEAD_FIELDS). */
 export const REQUEST_HEAD_FIELDS = ['method', 'path', 'query', 'scheme', 'serverName', 'serverPort', 'remoteAddr', 'remotePort', 'httpVersion', 'hasBody', 'scriptName'] as const;
 
+/** A Request frame's payload as text (FrameWriter.sendText writes it as latin-1 bytes). */
+export function requestHeadText(request: UpstreamRequest): string {
+  // One join makes one flat string; a chain of `+` made a rope of some thirty pieces to flatten.
+  const parts: string[] = [
+    request.method, request.path, request.query, request.scheme, request.serverName, String(request.serverPort),
+    request.remoteAddr, String(request.remotePort), request.httpVersion, request.body !== undefined ? '1' : '', request.scriptName ?? '',
+  ];
+  for (const [name, value] of request.headers) parts.push(name, value);
+  return parts.join('\0');
+}
+
+/** The same head as bytes (what the worker reads). */
 export function encodeRequestHead(request: UpstreamRequest): Buffer {
-  let text =
-    request.method + '\0' + request.path + '\0' + request.query + '\0' + request.scheme + '\0' + request.serverName + '\0' +
-    request.serverPort + '\0' + request.remoteAddr + '\0' + request.remotePort + '\0' + request.httpVersion + '\0' +
-    (request.body !== undefined ? '1' : '') + '\0' + (request.scriptName ?? '');
-  for (const [name, value] of request.headers) text += '\0' + name + '\0' + value;
-  return Buffer.from(text, 'latin1');
+  return Buffer.from(requestHeadText(request), 'latin1');
 }
 
 /** A Start frame's payload: the status, then name and value of each header. */

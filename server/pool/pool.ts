@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import { Backoff, CrashBudget } from './backoff';
 import { PoolDebugger } from './debug';
 import { readEnvFile } from './envFile';
-import { encodeRequestHead } from './heads';
+import { requestHeadText } from './heads';
 import { WorkerProcess, type Job } from './worker';
 import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from '../upstream/types';
 import type { Socket } from 'node:net';
@@ -161,7 +161,7 @@ export class Pool implements Upstream {
   submit(request: UpstreamRequest, sink: ResponseSink): UpstreamCall {
     const job: Job = {
       request,
-      headBytes: encodeRequestHead(request),
+      headText: requestHeadText(request),
       sink,
       bodyReader: undefined,
       worker: undefined,
@@ -169,6 +169,10 @@ export class Pool implements Upstream {
       enqueuedAt: Date.now(),
       startedAt: 0,
       responseStarted: false,
+      heldStatus: 0,
+      heldHeaders: undefined,
+      heldBody: undefined,
+      heldMore: undefined,
       revoking: false,
       takenBack: 0,
       done: false,
@@ -273,7 +277,7 @@ export class Pool implements Upstream {
     while (this.queue.length > at) {
       const job = this.queue[at];
       if (job.done) {
-        this.queue.splice(at, 1);
+        removeAt(this.queue, at);
         continue;
       }
       // A job taken back twice waits for a free slot: no ping-pong between busy workers.
@@ -285,7 +289,7 @@ export class Pool implements Upstream {
         }
         break;
       }
-      this.queue.splice(at, 1);
+      removeAt(this.queue, at);
     }
     if (this.options.prefetch === 0) return;
     this.rescueStuck();
@@ -300,7 +304,7 @@ export class Pool implements Upstream {
         // that has just begun ends about as soon as the take-back would, and under load
         // that turned into a Revoke (and a woken control thread) for nearly every request.
         if (w === free || !this.runningFor(w, this.serviceTime.typicalMs(), now)) continue;
-        const waiting = waitingJobs(w).length;
+        const waiting = countWaiting(w);
         if (waiting > most) {
           most = waiting;
           holder = w;
@@ -792,6 +796,19 @@ class PoolCall implements UpstreamCall {
 /** Jobs a worker holds but has not started, oldest first, not already being taken back. */
 function waitingJobs(w: WorkerProcess): Job[] {
   return w.jobs.filter((job, i) => i >= w.capacity && !job.revoking);
+}
+
+/** waitingJobs(w).length, without the list. */
+function countWaiting(w: WorkerProcess): number {
+  let count = 0;
+  for (let i = w.capacity; i < w.jobs.length; i++) if (!w.jobs[i].revoking) count++;
+  return count;
+}
+
+/** Removes one item; the head by shift(), which makes no array of the removed (splice does). */
+function removeAt<T>(list: T[], at: number): void {
+  if (at === 0) list.shift();
+  else list.splice(at, 1);
 }
 
 function stateRank(w: WorkerProcess): number {

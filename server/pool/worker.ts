@@ -11,8 +11,8 @@ import { decodeResponseHead } from './heads';
 /** One request as the pool holds it: what the proxy submitted, and the pool's bookkeeping. */
 export interface Job {
   request: UpstreamRequest;
-  /** Serialized head, built once even if the job is revoked and re-sent. */
-  headBytes: Buffer;
+  /** Serialized head (latin-1 text, heads.ts), built once even if the job is revoked and re-sent. */
+  headText: string;
   sink: ResponseSink;
   /** Set while the body streams to the worker. */
   bodyReader: BodyReader | undefined;
@@ -21,8 +21,15 @@ export interface Job {
   enqueuedAt: number;
   startedAt: number; // when it reached a slot the worker runs (0 = still queued in the worker)
   responseStarted: boolean;
-  /** A Start whose sink takes whole answers, held while the rest of the same read may complete it. */
-  heldHead?: { status: number; headers: [string, string][]; chunks: Buffer[] };
+  /**
+   * A Start whose sink takes whole answers, held while the rest of the same read may
+   * complete it: its status (0: nothing held), headers and body chunks (the first on its
+   * own, as there is one chunk or none in almost every answer).
+   */
+  heldStatus: number;
+  heldHeaders: [string, string][] | undefined;
+  heldBody: Buffer | undefined;
+  heldMore: Buffer[] | undefined;
   revoking: boolean;
   /** How often it was taken back from a worker; after twice it waits for a free slot. */
   takenBack: number;
@@ -95,7 +102,7 @@ export class WorkerProcess {
   /** fd 4: Abort, Pause, Resume, Revoke, DumpStack, read by the worker while its app is busy. */
   private readonly control: FrameWriter;
   private readonly byId = new Map<number, Job>();
-  /** Jobs whose head waits for the rest of the current read (heldHead). */
+  /** Jobs whose head waits for the rest of the current read (heldStatus). */
   private readonly held: Job[] = [];
   /** "pool:id", as the access log shows who answered. */
   private readonly label: string;
@@ -125,7 +132,11 @@ export class WorkerProcess {
     channel.on('data', (chunk: Buffer) => {
       decoder.push(chunk);
       // A head whose End was not in this read goes on now: a stream is never held back.
-      if (this.held.length) for (const job of this.held.splice(0)) this.releaseHeld(job);
+      const held = this.held;
+      if (held.length) {
+        for (let i = 0; i < held.length; i++) this.releaseHeld(held[i]);
+        held.length = 0;
+      }
     });
     // The worker may already be gone when we write; its exit event tells the story.
     channel.on('error', () => undefined);
@@ -174,7 +185,7 @@ export class WorkerProcess {
     job.worker = this;
     if (this.jobs.length <= this.capacity) job.startedAt = Date.now();
     this.state = 'busy';
-    this.writer.send(FrameType.Request, job.requestId, job.headBytes);
+    this.writer.sendText(FrameType.Request, job.requestId, job.headText);
     job.sink.assigned(this.label);
     if (job.request.body) this.streamBody(job);
   }
@@ -217,12 +228,17 @@ export class WorkerProcess {
   }
   /** A held head (and what came after it in the same read) goes to the sink the usual way. */
   private releaseHeld(job: Job): void {
-    const held = job.heldHead;
-    if (!held) return;
-    job.heldHead = undefined;
+    const status = job.heldStatus;
+    if (status === 0) return;
+    const headers = job.heldHeaders!;
+    const body = job.heldBody;
+    const more = job.heldMore;
+    job.heldStatus = 0;
+    job.heldHeaders = job.heldBody = job.heldMore = undefined;
     if (job.done) return;
-    job.sink.start(held.status, held.headers);
-    for (const chunk of held.chunks) job.sink.data(chunk);
+    job.sink.start(status, headers);
+    if (body) job.sink.data(body);
+    if (more) for (const chunk of more) job.sink.data(chunk);
   }
 
   /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
@@ -282,7 +298,8 @@ export class WorkerProcess {
         const [status, headers] = decodeResponseHead(payload);
         job.responseStarted = true;
         if (job.sink.complete) {
-          job.heldHead = { status, headers, chunks: [] };
+          job.heldStatus = status;
+          job.heldHeaders = headers;
           this.held.push(job);
         } else job.sink.start(status, headers);
         return;
@@ -290,8 +307,9 @@ export class WorkerProcess {
       case FrameType.Chunk: {
         const job = this.byId.get(requestId);
         if (!job || job.done) return;
-        if (job.heldHead) job.heldHead.chunks.push(payload);
-        else job.sink.data(payload);
+        if (job.heldStatus === 0) job.sink.data(payload);
+        else if (!job.heldBody) job.heldBody = payload;
+        else (job.heldMore ??= []).push(payload);
         return;
       }
       case FrameType.End: {
@@ -299,17 +317,19 @@ export class WorkerProcess {
         if (!job) return;
         this.removeJob(job);
         this.requests++;
-        const held = job.heldHead;
-        if (held && !job.done && payload.length === 0) {
+        if (job.heldStatus !== 0 && !job.done && payload.length === 0) {
           // The whole answer came in one read: it goes out in one piece.
-          job.heldHead = undefined;
+          const status = job.heldStatus;
+          const headers = job.heldHeaders!;
+          const body = job.heldMore ? Buffer.concat([job.heldBody!, ...job.heldMore]) : job.heldBody;
+          job.heldStatus = 0;
+          job.heldHeaders = job.heldBody = job.heldMore = undefined;
           job.done = true;
-          const { chunks } = held;
-          job.sink.complete!(held.status, held.headers, chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          job.sink.complete!(status, headers, body);
           this.events.onJobDone(this, job);
           return;
         }
-        if (held) this.releaseHeld(job);
+        this.releaseHeld(job);
         if (!job.done) {
           job.done = true;
           if (payload.length > 0) job.sink.fail({ code: 'BROKEN', message: `the app failed after its answer started (worker ${this.id}); its traceback is in the log` });
@@ -355,7 +375,9 @@ export class WorkerProcess {
   private removeJob(job: Job): void {
     const index = this.jobs.indexOf(job);
     if (index < 0) return;
-    this.jobs.splice(index, 1);
+    // The head by shift(): splice makes an array of what it removes, on every answer.
+    if (index === 0) this.jobs.shift();
+    else this.jobs.splice(index, 1);
     this.byId.delete(job.requestId);
     // The job that moved into a running slot starts its clock now.
     const promoted = this.jobs[this.capacity - 1];

@@ -109,6 +109,10 @@ export function weakenEtag(etag: string): string {
 
 const NO_BODY_STATUS = new Set([204, 206, 304]);
 
+/** The answers that need no object per request (callers only read them). */
+const NONE: { encoding: Encoding | undefined; vary: boolean } = Object.freeze({ encoding: undefined, vary: false });
+const VARY_ONLY: { encoding: Encoding | undefined; vary: boolean } = Object.freeze({ encoding: undefined, vary: true });
+
 /**
  * The coding to compress an app's answer with, or undefined; and whether the answer
  * needs `Vary: Accept-Encoding` either way (it could have been compressed).
@@ -119,17 +123,16 @@ export function compressionFor(
   status: number,
   headers: [string, string][],
 ): { encoding: Encoding | undefined; vary: boolean } {
-  const none = { encoding: undefined, vary: false };
-  if (request.method === 'HEAD' || status < 200 || NO_BODY_STATUS.has(status)) return none;
+  if (request.method === 'HEAD' || status < 200 || NO_BODY_STATUS.has(status)) return NONE;
   const encoded = headerValue(headers, 'content-encoding');
-  if (encoded !== undefined && encoded.trim().toLowerCase() !== 'identity') return none;
-  if (headerValue(headers, 'content-range') !== undefined) return none;
-  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerValue(headers, 'cache-control') ?? '')) return none;
-  if (!isCompressibleType(headerValue(headers, 'content-type'), policy.types)) return none;
+  if (encoded !== undefined && encoded.trim().toLowerCase() !== 'identity') return NONE;
+  if (headerValue(headers, 'content-range') !== undefined) return NONE;
+  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerValue(headers, 'cache-control') ?? '')) return NONE;
+  if (!isCompressibleType(headerValue(headers, 'content-type'), policy.types)) return NONE;
   const length = headerValue(headers, 'content-length');
-  if (length !== undefined && Number(length) < policy.minSize) return none;
+  if (length !== undefined && Number(length) < policy.minSize) return NONE;
   // A Range request answered in full: the client asked for identity bytes, it gets them.
-  if (request.headers.range !== undefined) return { encoding: undefined, vary: true };
+  if (request.headers.range !== undefined) return VARY_ONLY;
   return { encoding: negotiateEncoding(request.headers['accept-encoding']), vary: true };
 }
 

@@ -9,14 +9,12 @@ import type { TempFiles } from '../upstream/tempFiles';
 import type { BodySource, ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest } from '../upstream/types';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers';
 import { sendErrorPage } from './errorPages';
-import { compressionStage } from './compress';
-import type { CompressionConfig } from '../config/types';
 import { ResponseBuffer } from './responseBuffer';
-import type { BodySink, StageContext } from './responseStages';
+import type { BodySink, ResponseStage, StageContext } from './responseStages';
 import { refusedStatus } from './strictFront';
 
+/** What every request of one route shares: made once per route (server.ts), not per request. */
 export interface ForwardOptions {
-  facts: ForwardingFacts & { serverName: string };
   routePrefix: string;
   /** Bytes; 0 = no limit. */
   maxBodySize: number;
@@ -25,11 +23,14 @@ export interface ForwardOptions {
   bufferSize: number;
   maxTempFileSize: number;
   tempFiles: TempFiles;
-  /** The route's on-the-fly compression; undefined: off. */
-  compress?: CompressionConfig;
+  /** The route's on-the-fly compression (compressionStage); undefined: off. */
+  compress?: ResponseStage;
   /** The developer loop's HTML transform (server/devloop/inject.ts); it sees the upstream's bytes, before any compression. */
-  transformResponse?: (req: IncomingMessage, sink: ResponseSink) => ResponseSink;
+  transformResponse?: (req: IncomingMessage, sink: ResponseSink, basePath: string | undefined) => ResponseSink;
 }
+
+/** What is known of one request's origin (headers.ts), and the SERVER_NAME it was sent to. */
+export type ForwardFacts = ForwardingFacts & { serverName: string };
 
 export interface ForwardDone {
   status: number;
@@ -49,38 +50,39 @@ const STATUS_FOR: Record<UpstreamFailure['code'], number> = {
   BROKEN: 502,
 };
 
-export function forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, options: ForwardOptions, onDone: (done: ForwardDone) => void): void {
+export function forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, options: ForwardOptions, facts: ForwardFacts, onDone: (done: ForwardDone) => void): void {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  // Every field always set, in one order: one shape for every request (no megamorphic reads downstream).
   const request: UpstreamRequest = {
     method: req.method ?? 'GET',
     url,
     path: q < 0 ? url : url.slice(0, q),
     query: q < 0 ? '' : url.slice(q + 1),
-    headers: upstreamRequestHeaders(req, options.facts),
+    headers: upstreamRequestHeaders(req, facts),
     httpVersion: req.httpVersion,
-    scheme: options.facts.scheme,
-    serverName: options.facts.serverName,
-    serverPort: options.facts.port,
-    remoteAddr: options.facts.remoteAddr,
+    scheme: facts.scheme,
+    serverName: facts.serverName,
+    serverPort: facts.port,
+    remoteAddr: facts.remoteAddr,
     remotePort: req.socket.remotePort ?? 0,
     routePrefix: options.routePrefix,
-    ...(options.facts.scriptName ? { scriptName: options.facts.scriptName } : {}),
+    scriptName: facts.scriptName || undefined,
     body: undefined,
   };
+  // The Exchange reports once by itself; the guard is for the paths that may answer before one exists.
+  if (!hasBody) return new Exchange(req, res, upstream, request, options, facts, onDone).run();
   let settled = false;
   const settle = (done: ForwardDone) => {
     if (settled) return;
     settled = true;
     onDone(done);
   };
-
-  if (!hasBody) return new Exchange(req, res, upstream, request, options, settle).run();
   if (!options.requestBuffering) {
     let exchange: Exchange | undefined;
     request.body = new StreamedBody(req, options.maxBodySize, (error) => exchange?.bodyTooLarge(error));
-    exchange = new Exchange(req, res, upstream, request, options, settle);
+    exchange = new Exchange(req, res, upstream, request, options, facts, settle);
     return exchange.run();
   }
   void bufferRequestBody(req, options).then((result) => {
@@ -107,7 +109,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
     // The upstream sees the length the proxy read, however the client framed it.
     request.headers = request.headers.filter(([name]) => name !== 'content-length');
     request.headers.push(['content-length', String(result.body.length)]);
-    new Exchange(req, res, upstream, request, options, settle).run();
+    new Exchange(req, res, upstream, request, options, facts, settle).run();
   });
 }
 
@@ -126,6 +128,8 @@ class Exchange implements ResponseSink {
   private over = false;
   /** The body's length when the answer went out whole (complete), with no buffer. */
   private wholeBytes = 0;
+  /** Set once the last byte is handed to the client: its access line is written when the response closes. */
+  private upstreamMs: number | undefined = undefined;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -133,12 +137,15 @@ class Exchange implements ResponseSink {
     private readonly upstream: Upstream,
     private readonly request: UpstreamRequest,
     private readonly options: ForwardOptions,
+    private readonly facts: ForwardFacts,
     private readonly settle: (done: ForwardDone) => void,
   ) {}
 
   run(): void {
+    // One listener for both endings ('close' follows 'finish' on the next tick): no once() wrapper per request.
     this.res.on('close', () => {
       if (this.over) return;
+      if (this.res.writableFinished && this.upstreamMs !== undefined) return this.finish(this.status, this.upstreamMs);
       // The client left before the answer was complete (NGINX logs 499), or the front refused its body.
       this.finish(this.res.writableFinished ? this.status : refusedStatus(this.res) ?? 499);
       this.call?.cancel();
@@ -166,7 +173,7 @@ class Exchange implements ResponseSink {
     this.attempts++;
     this.submittedAt = performance.now();
     // ── the one response transform: the developer loop's script into HTML (before any compression)
-    const sink = this.options.transformResponse ? this.options.transformResponse(this.req, this) : this;
+    const sink = this.options.transformResponse ? this.options.transformResponse(this.req, this, this.facts.scriptName) : this;
     this.call = this.upstream.submit(this.request, sink);
   }
 
@@ -182,18 +189,15 @@ class Exchange implements ResponseSink {
   /** Sends the head the client gets; returns how to wrap the body when a stage (compression) takes it. */
   private sendHead(status: number, headers: [string, string][]): ((next: BodySink) => BodySink) | undefined {
     this.status = status;
-    const context: StageContext = {
-      method: this.request.method,
-      url: this.request.url,
-      requestHeaders: this.req.headers,
-      status,
-      headers: downstreamResponseHeaders(headers),
-      hold: () => this.hold(),
-      release: () => this.release(),
-    };
+    const compress = this.options.compress;
+    if (!compress) {
+      this.res.writeHead(status, downstreamResponseHeaders(headers));
+      return undefined;
+    }
     // The one body stage between the upstream and the buffer: compression (the dev loop's
     // transform ran before, on the upstream's own sink, so it is compressed too).
-    const wrap = compressionStage(this.options.compress)(context);
+    const context = new ExchangeStage(this, this.request.method, this.request.url, this.req.headers, status, downstreamResponseHeaders(headers));
+    const wrap = compress(context);
     this.status = context.status;
     this.res.writeHead(context.status, context.headers);
     return wrap;
@@ -232,26 +236,25 @@ class Exchange implements ResponseSink {
       return;
     }
     this.releaseBody();
-    const upstreamMs = performance.now() - this.submittedAt;
+    this.upstreamMs = performance.now() - this.submittedAt;
     this.wholeBytes = body ? body.length : 0;
-    this.res.once('finish', () => this.finish(this.status, upstreamMs));
     this.res.end(body);
   }
 
-  private hold(): void {
+  /** Hold the upstream (the buffer is full, a stage is behind); each hold() is matched by one release(). */
+  hold(): void {
     if (this.holds++ === 0) this.call?.pause();
   }
 
-  private release(): void {
+  release(): void {
     if (this.holds > 0 && --this.holds === 0) this.call?.resume();
   }
 
   end(): void {
     if (this.over) return;
     this.releaseBody();
-    // Logged when the last byte has left, with the time the upstream took.
-    const upstreamMs = performance.now() - this.submittedAt;
-    this.res.once('finish', () => this.finish(this.status, upstreamMs));
+    // Logged when the last byte has left (the close listener), with the time the upstream took.
+    this.upstreamMs = performance.now() - this.submittedAt;
     this.body!.end();
   }
 
@@ -289,5 +292,23 @@ class Exchange implements ResponseSink {
   private releaseBody(): void {
     const body: BodySource | undefined = this.request.body;
     if (body instanceof BufferedBody) body.release();
+  }
+}
+
+/** What the compression stage sees of one answer (made only when the route compresses). */
+class ExchangeStage implements StageContext {
+  constructor(
+    private readonly exchange: Exchange,
+    readonly method: string,
+    readonly url: string,
+    readonly requestHeaders: IncomingMessage['headers'],
+    public status: number,
+    public headers: [string, string][],
+  ) {}
+  hold(): void {
+    this.exchange.hold();
+  }
+  release(): void {
+    this.exchange.release();
   }
 }

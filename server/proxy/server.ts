@@ -18,7 +18,8 @@ import type { TempFiles } from '../upstream/tempFiles';
 import type { Upstream, UpstreamRequest } from '../upstream/types';
 import { accessLine, sentBodyLength } from './accessLog';
 import { sendErrorPage } from './errorPages';
-import { forward } from './forward';
+import { compressionStage } from './compress';
+import { forward, type ForwardFacts, type ForwardOptions } from './forward';
 import { clientAddress, upstreamRequestHeaders } from './headers';
 import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
@@ -61,6 +62,8 @@ export interface ProxyRoutes {
   pools: Map<string, Upstream>;
   urls: Map<number, Upstream>;
   limits: LimitsConfig;
+  /** Each route's ForwardOptions once made (server.ts forwardOptions), with the dev loop they were made for. */
+  forwarding: Map<number, { options: ForwardOptions; devLoop: DevLoopFront | undefined }>;
 }
 
 /** What the proxy knows of a request once it is done (the metrics and the request inspector read it). */
@@ -98,7 +101,7 @@ export function buildRoutes(routes: RouteConfig[], pools: Map<string, Upstream>,
     }
     if (route.rateLimit) limiters.set(route.index, new RateLimiter(route.rateLimit.count, route.rateLimit.perMs));
   }
-  return { router: createRouter(routes), statics, limiters, pools, urls, limits };
+  return { router: createRouter(routes), statics, limiters, pools, urls, limits, forwarding: new Map() };
 }
 
 export class ProxyServer {
@@ -336,7 +339,7 @@ export class ProxyServer {
     if (route.kind === 'pool') poolName = route.pool;
     if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
     const host = req.headers.host;
-    const facts = {
+    const facts: ForwardFacts = {
       remoteAddr,
       scheme: mount.claims?.proto ?? this.scheme,
       host,
@@ -346,18 +349,26 @@ export class ProxyServer {
       serverName: host ? this.serverNameOf(host) : this.address?.host ?? 'localhost',
     };
     forwarded = true;
+    forward(req, res, upstream, this.forwardOptions(routes, route, upstream, maxBodySize), facts, (done) => finish(done.status, done.bytes, done.upstreamMs, done.worker));
+  }
+
+  /** A route's ForwardOptions, made on its first request and kept with its routes (a config change brings new ones). */
+  private forwardOptions(routes: ProxyRoutes, route: RouteConfig, upstream: Upstream, maxBodySize: number): ForwardOptions {
+    const made = routes.forwarding.get(route.index);
+    if (made && made.devLoop === this.devLoop) return made.options;
     const devLoop = this.devLoop;
-    forward(req, res, upstream, {
-      facts,
+    const options: ForwardOptions = {
       routePrefix: route.path,
       maxBodySize,
       requestBuffering: route.requestBuffering ?? upstream.buffersRequestsByDefault,
       bufferSize: routes.limits.bufferSize,
       maxTempFileSize: routes.limits.maxTempFileSize,
       tempFiles: this.tempFiles,
-      compress: route.compress,
-      transformResponse: devLoop && ((request, sink) => devLoop.transform(request, sink, facts.scriptName)),
-    }, ({ status, bytes, upstreamMs, worker }) => finish(status, bytes, upstreamMs, worker));
+      compress: route.compress ? compressionStage(route.compress) : undefined,
+      transformResponse: devLoop?.transform,
+    };
+    routes.forwarding.set(route.index, { options, devLoop });
+    return options;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
