@@ -3,9 +3,27 @@
 // dashboard page's script (with uPlot, MIT) and uPlot's CSS into media/dashboard, where
 // the server and the webview both take the page from.
 import * as esbuild from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
+
+/**
+ * V8 holds a script's source as one string, of two bytes a character if any one is not
+ * ASCII (3.6 MB instead of 1.8 for the server). esbuild escapes strings, regexes and
+ * names (charset ascii), but keeps a few comments as written: those get \u escapes too.
+ */
+const asciiOnly = {
+  name: 'ascii-only',
+  setup(build) {
+    build.onEnd((result) => {
+      const file = build.initialOptions.outfile;
+      if (result.errors.length || !file || !existsSync(file)) return;
+      const text = readFileSync(file, 'utf8');
+      if (/[^\x00-\x7f]/.test(text)) writeFileSync(file, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    });
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -15,6 +33,7 @@ const common = {
   logLevel: 'warning',
   // jsonc-parser's UMD build hides its requires from the bundler; its ESM build does not.
   mainFields: ['module', 'main'],
+  plugins: [asciiOnly],
 };
 
 // V8 flags the server runs with (server/nodeFlags.json: the CLI's shebang here, the
