@@ -24,9 +24,9 @@ export function encodeRequestHead(request: UpstreamRequest): Buffer {
   return Buffer.from(requestHeadText(request), 'latin1');
 }
 
-/** A Start frame's payload: the status, then name and value of each header. */
-export function decodeResponseHead(payload: Buffer): [number, [string, string][]] {
-  const fields = payload.toString('latin1').split('\0');
+/** A Start frame's payload (or the head inside an Answer's, from `start` to `end`): the status, then name and value of each header. */
+export function decodeResponseHead(payload: Buffer, start = 0, end = payload.length): [number, [string, string][]] {
+  const fields = payload.toString('latin1', start, end).split('\0');
   const headers: [string, string][] = [];
   for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i], fields[i + 1]]);
   return [Number(fields[0]), headers];

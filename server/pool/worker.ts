@@ -338,6 +338,28 @@ export class WorkerProcess {
         this.events.onJobDone(this, job);
         return;
       }
+      case FrameType.Answer: {
+        // A whole response in one frame (the runtime had all of it): no head is held, nothing follows.
+        const job = this.byId.get(requestId);
+        if (!job) return;
+        this.removeJob(job);
+        this.requests++;
+        if (!job.done) {
+          job.done = true;
+          job.responseStarted = true;
+          const headEnd = 4 + payload.readUInt32BE(0);
+          const [status, headers] = decodeResponseHead(payload, 4, headEnd);
+          const body = payload.length > headEnd ? payload.subarray(headEnd) : undefined;
+          if (job.sink.complete) job.sink.complete(status, headers, body);
+          else {
+            job.sink.start(status, headers);
+            if (body) job.sink.data(body);
+            job.sink.end();
+          }
+        }
+        this.events.onJobDone(this, job);
+        return;
+      }
       case FrameType.Revoked: {
         const job = this.byId.get(requestId);
         if (!job) return;

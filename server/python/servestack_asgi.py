@@ -197,6 +197,7 @@ class Runtime:
         rid = req.rid
         loop = self.loop
         send_frames = self.writer.send
+        answer = self.writer.send_answer
 
         async def receive():
             while True:
@@ -229,6 +230,14 @@ class Runtime:
                     return
                 body = message.get("body", b"")
                 more = message.get("more_body", False)
+                if not req.started and not more:
+                    # The whole response in this one message (most apps): one Answer frame.
+                    head = encode_head(req.status or 200, decode_headers(req.headers))
+                    body = bytes(body)
+                    req.started = req.finished = True
+                    answer(rid, head, body)
+                    wake(req)
+                    return
                 frames = []
                 if not req.started:
                     req.started = True

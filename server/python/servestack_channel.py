@@ -39,6 +39,8 @@ F_CHUNK = 19
 F_END = 20
 F_LOAD_FAILED = 21
 F_REVOKED = 22
+# A whole response: [u32 head length][a Start's payload][the body]; no Chunk or End follows
+F_ANSWER = 23
 # WebSocket sessions (ASGI only)
 F_WS_CONNECT = 32
 F_WS_ACCEPT = 33
@@ -61,6 +63,16 @@ CONTROL_READ_CHUNK = 4 * 1024
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
 json_loads = json.JSONDecoder().decode
+
+
+_pack_u32 = struct.Struct(">I").pack
+
+
+def answer_parts(rid, head, body):
+    """A whole response (the head as encode_head makes it, and its body) as one Answer
+    frame, in pieces for one join: the arbiter reads one frame instead of Start, Chunk
+    and End, and holds nothing while it waits for the rest."""
+    return (_pack_header(4 + len(head) + len(body), F_ANSWER, rid), _pack_u32(len(head)), head, body)
 
 
 def encode_frames(frames):
@@ -185,6 +197,9 @@ class Channel:
     def send(self, *frames):
         self.write(encode_frames(frames))
 
+    def send_answer(self, rid, head, body):
+        self.write(b"".join(answer_parts(rid, head, body)))
+
     def read_chunk(self):
         """One read, waiting for it. The arbiter closing the channel (end of file, or an
         error) ends the process at once: a worker never outlives its server."""
@@ -224,6 +239,12 @@ class BatchWriter:
             parts.append(_pack_header(len(payload), ftype, rid))
             if payload:
                 parts.append(payload)
+
+    def send_answer(self, rid, head, body):
+        parts = self.parts
+        if not parts:
+            self.call_soon(self.flush)
+        parts.extend(answer_parts(rid, head, body))
 
     def flush(self):
         parts = self.parts

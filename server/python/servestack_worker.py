@@ -324,12 +324,9 @@ def run_wsgi_request(app, req, channel):
         # Fast path: a list of chunks (Django, plain WSGI) leaves in one write.
         if isinstance(result, (list, tuple)) and not state["sent"]:
             body = b"".join(result)
-            frames = [(F_START, rid, encode_head(state["status"], state["headers"]))]
-            if body:
-                frames.append((F_CHUNK, rid, body))
-            frames.append((F_END, rid, b""))
+            head = encode_head(state["status"], state["headers"])
             state["sent"] = True
-            channel.send(*frames)
+            channel.send_answer(rid, head, body)
             return
         iterator = iter(result)
         if not state["sent"]:
@@ -339,12 +336,10 @@ def run_wsgi_request(app, req, channel):
             first = next(iterator, None)
             declared = declared_length(state["headers"]) if state["status"] is not None else None
             if first is not None and declared is not None and len(first) == declared:
-                frames = [(F_START, rid, encode_head(state["status"], state["headers"]))]
-                if first:
-                    frames.append((F_CHUNK, rid, bytes(first)))
-                frames.append((F_END, rid, b""))
+                body = bytes(first)
+                head = encode_head(state["status"], state["headers"])
                 state["sent"] = True
-                channel.send(*frames)
+                channel.send_answer(rid, head, body)
                 for _ in iterator:
                     pass  # nothing is left to send; the iterator still runs to its end
                 return
@@ -363,11 +358,7 @@ def run_wsgi_request(app, req, channel):
         sys.stderr.flush()
         if not state["sent"]:
             body = b"Internal Server Error\n"
-            channel.send(
-                (F_START, rid, encode_head(500, [["Content-Type", "text/plain; charset=utf-8"], ["Content-Length", str(len(body))]])),
-                (F_CHUNK, rid, body),
-                (F_END, rid, b""),
-            )
+            channel.send_answer(rid, encode_head(500, [["Content-Type", "text/plain; charset=utf-8"], ["Content-Length", str(len(body))]]), body)
         else:
             # Headers already went out: the arbiter cuts the connection short.
             channel.send((F_END, rid, b'{"error":true}'))

@@ -28,6 +28,17 @@ def start_head(payload):
     return [int(fields[0]), [list(pair) for pair in zip(fields[1::2], fields[2::2])]]
 
 
+def ended(frames):
+    """The request's last frame is in: its End, or the Answer of a whole response."""
+    return any(t in (ch.F_END, ch.F_ANSWER) for t, _, _ in frames)
+
+
+def answer(payload):
+    """An Answer frame's payload as ([status, [[name, value], ...]], body)."""
+    length = int.from_bytes(payload[:4], "big")
+    return start_head(payload[4:4 + length]), payload[4 + length:]
+
+
 class RuntimeTest(unittest.TestCase):
     def setUp(self):
         self.ours, self.theirs = socket.socketpair()
@@ -74,11 +85,12 @@ class RuntimeTest(unittest.TestCase):
 
         async def scenario():
             self.dispatch([(ch.F_REQUEST, 1, head("/a%20b"))])
-            return await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+            return await self.frames_until(ended)
 
         frames = self.run_loop(scenario())
-        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_START, 1), (ch.F_CHUNK, 1), (ch.F_END, 1)])
-        self.assertEqual(start_head(frames[0][2]), [200, [["content-type", "text/plain"]]])
+        # A whole response in one message: one Answer frame, no Start, Chunk or End.
+        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_ANSWER, 1)])
+        self.assertEqual(answer(frames[0][2]), ([200, [["content-type", "text/plain"]]], b"hello"))
         scope = self.calls[0]
         self.assertEqual((scope["path"], scope["raw_path"], scope["query_string"]), ("/a b", b"/a%20b", b"a=1"))
         self.assertEqual(scope["headers"][1], (b"x-forwarded-for", b"127.0.0.1"))
@@ -91,11 +103,11 @@ class RuntimeTest(unittest.TestCase):
             self.dispatch([(ch.F_REVOKE, 3, b"")])
             got = await self.frames_until(lambda f: f)
             self.dispatch([(ch.F_REQUEST, 3, head()), (ch.F_REQUEST, 4, head())])
-            got += await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+            got += await self.frames_until(ended)
             return got
 
         frames = self.run_loop(scenario())
-        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_REVOKED, 3), (ch.F_START, 4), (ch.F_CHUNK, 4), (ch.F_END, 4)])
+        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_REVOKED, 3), (ch.F_ANSWER, 4)])
         self.assertEqual(len(self.calls), 1)
 
     def test_a_revoke_for_a_request_whose_app_has_not_been_called_is_answered(self):
@@ -124,10 +136,10 @@ class RuntimeTest(unittest.TestCase):
             self.dispatch([(ch.F_REVOKE, 6, b"")])
             await asyncio.sleep(0.05)
             self.gate.set_result(None)
-            return await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+            return await self.frames_until(ended)
 
         frames = self.run_loop(scenario())
-        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_START, 6), (ch.F_CHUNK, 6), (ch.F_END, 6)])
+        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_ANSWER, 6)])
 
     def test_an_abort_before_the_request_is_read_ends_it_without_calling_the_app(self):
         self.start(self.hello)
@@ -162,10 +174,11 @@ class RuntimeTest(unittest.TestCase):
             self.dispatch([(ch.F_REQUEST, 8, head(has_body=True)), (ch.F_BODY, 8, b"ab")])
             await asyncio.sleep(0.02)
             self.dispatch([(ch.F_BODY, 8, b"cd"), (ch.F_BODY_END, 8, b"")])
-            return await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+            return await self.frames_until(ended)
 
         frames = self.run_loop(scenario())
-        self.assertEqual(frames[1], (ch.F_CHUNK, 8, b"abcd"))
+        self.assertEqual([t for t, _, _ in frames], [ch.F_ANSWER])
+        self.assertEqual(answer(frames[0][2])[1], b"abcd")
         self.assertEqual([m["type"] for m in messages], ["http.request"] * 3 + ["http.disconnect"])
         self.assertEqual([m.get("more_body") for m in messages[:3]], [True, True, False])
 
@@ -183,7 +196,7 @@ class RuntimeTest(unittest.TestCase):
             await asyncio.sleep(0.05)
             held = await self.frames_until(lambda f: True)
             self.dispatch([(ch.F_RESUME, 9, b"")])
-            return held, await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+            return held, await self.frames_until(ended)
 
         held, rest = self.run_loop(scenario())
         self.assertEqual(held, [])
@@ -206,7 +219,7 @@ class RuntimeTest(unittest.TestCase):
 
     async def dispatch_and_wait(self, rid):
         self.dispatch([(ch.F_REQUEST, rid, head())])
-        return await self.frames_until(lambda f: any(t == ch.F_END for t, _, _ in f))
+        return await self.frames_until(ended)
 
     def test_stop_waits_for_the_running_requests(self):
         self.start(self.hello)

@@ -29,7 +29,7 @@ test('every frame type has the same number on both sides', () => {
   const names: Record<keyof typeof FrameType, string> = {
     Request: 'F_REQUEST', Body: 'F_BODY', BodyEnd: 'F_BODY_END', Abort: 'F_ABORT', Stop: 'F_STOP',
     DumpStack: 'F_DUMP_STACK', Revoke: 'F_REVOKE', Pause: 'F_PAUSE', Resume: 'F_RESUME', Ready: 'F_READY', Heartbeat: 'F_HEARTBEAT',
-    Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED',
+    Start: 'F_START', Chunk: 'F_CHUNK', End: 'F_END', LoadFailed: 'F_LOAD_FAILED', Revoked: 'F_REVOKED', Answer: 'F_ANSWER',
     WsConnect: 'F_WS_CONNECT', WsAccept: 'F_WS_ACCEPT', WsText: 'F_WS_TEXT', WsBinary: 'F_WS_BINARY', WsClose: 'F_WS_CLOSE',
     WsEnd: 'F_WS_END', WsHoldClient: 'F_WS_HOLD_CLIENT', WsReleaseClient: 'F_WS_RELEASE_CLIENT',
     StackReport: 'F_STACK_REPORT', DebugState: 'F_DEBUG_STATE',
