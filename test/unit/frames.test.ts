@@ -27,3 +27,41 @@ test('request ids use all 32 bits', () => {
   new FrameDecoder((_t, id) => seen.push(id)).push(frame(FrameType.End, 0xfffffffe, Buffer.alloc(0)));
   assert.deepEqual(seen, [0xfffffffe]);
 });
+
+test('a turn of frames, small and large and text, reaches the other end of a real socket whole and in order', async () => {
+  const net = await import('node:net');
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<import('node:net').Socket>((resolve) => server.once('connection', resolve));
+  const sender = net.connect(port, '127.0.0.1');
+  const receiver = await accepted;
+  try {
+    const seen: [number, number, string][] = [];
+    const decoder = new FrameDecoder((type, id, payload) => seen.push([type, id, payload.length > 64 ? `${payload.length}:${payload[0]}:${payload[payload.length - 1]}` : payload.toString('latin1')]));
+    receiver.on('data', (chunk: Buffer) => decoder.push(chunk));
+    const { FrameWriter } = await import('../../server/pool/frames');
+    const writer = new FrameWriter(sender);
+    // More than the first buffer holds, so the turn's buffer grows (and keeps what it had) twice.
+    const big = Buffer.alloc(300_000, 0x62);
+    big[big.length - 1] = 0x63;
+    writer.sendText(FrameType.Request, 1, 'GET\0/\0\0http\0é');
+    writer.send(FrameType.Body, 1, Buffer.from('ab'));
+    writer.send(FrameType.Body, 1, big);
+    writer.send(FrameType.BodyEnd, 1);
+    for (let id = 2; id < 40; id++) writer.sendText(FrameType.Request, id, `head ${id}`);
+    const want = 4 + 38;
+    for (let i = 0; i < 500 && seen.length < want; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen.slice(0, 4), [
+      [FrameType.Request, 1, 'GET\0/\0\0http\0é'],
+      [FrameType.Body, 1, 'ab'],
+      [FrameType.Body, 1, '300000:98:99'],
+      [FrameType.BodyEnd, 1, ''],
+    ]);
+    assert.deepEqual(seen.slice(4).map(([, id, text]) => `${id} ${text}`), Array.from({ length: 38 }, (_, i) => `${i + 2} head ${i + 2}`));
+  } finally {
+    sender.destroy();
+    receiver.destroy();
+    server.close();
+  }
+});
