@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FrameDecoder, frameHeader } from '../../server/pool/frames';
+import net from 'node:net';
+import { FrameDecoder, FrameWriter, frameHeader } from '../../server/pool/frames';
 import { FrameType } from '../../server/protocol';
 
 function frame(type: number, id: number, payload: Buffer): Buffer {
@@ -29,18 +30,16 @@ test('request ids use all 32 bits', () => {
 });
 
 test('a turn of frames, small and large and text, reaches the other end of a real socket whole and in order', async () => {
-  const net = await import('node:net');
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const accepted = new Promise<import('node:net').Socket>((resolve) => server.once('connection', resolve));
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
   const sender = net.connect(port, '127.0.0.1');
   const receiver = await accepted;
   try {
     const seen: [number, number, string][] = [];
     const decoder = new FrameDecoder((type, id, payload) => seen.push([type, id, payload.length > 64 ? `${payload.length}:${payload[0]}:${payload[payload.length - 1]}` : payload.toString('latin1')]));
     receiver.on('data', (chunk: Buffer) => decoder.push(chunk));
-    const { FrameWriter } = await import('../../server/pool/frames');
     const writer = new FrameWriter(sender);
     // More than the first buffer holds, so the turn's buffer grows (and keeps what it had) twice.
     const big = Buffer.alloc(300_000, 0x62);
