@@ -135,32 +135,52 @@ class Capture implements MessageTap {
   }
 }
 
-/** One finished request, as flat as it can be: the summary and timing objects are made when someone asks. */
+/** One finished request, as flat as it can be: the summary and timing objects are made when someone asks. It keeps no reference to the request or response objects. */
 class Entry {
-  constructor(
-    readonly id: number,
-    readonly time: number,
-    readonly method: string,
-    readonly url: string,
-    readonly status: number,
-    /** Total, upstream and app time (ms, unrounded); NaN when not known. */
-    readonly totalMs: number,
-    readonly upstreamMs: number,
-    readonly appMs: number,
-    readonly route: string,
-    readonly pool: string | undefined,
-    readonly workerId: number | undefined,
-    readonly replayOf: number | undefined,
-    readonly httpVersion: string,
-    readonly remoteAddr: string,
-    readonly rawHeaders: string[],
-    /** The response head as it went out (headers given to writeHead are invisible to getHeaders). */
-    readonly responseHead: string,
-    readonly requestBody: Buffer,
-    readonly requestBodySize: number,
-    readonly responseBody: Buffer,
-    readonly responseBodySize: number,
-  ) {}
+  readonly time: number;
+  readonly method: string;
+  readonly url: string;
+  readonly status: number;
+  /** Total, upstream and app time (ms, unrounded); NaN when not known. */
+  readonly totalMs: number;
+  readonly upstreamMs: number;
+  readonly appMs: number;
+  readonly route: string;
+  readonly pool: string | undefined;
+  readonly workerId: number | undefined;
+  readonly replayOf: number | undefined;
+  readonly httpVersion: string;
+  readonly remoteAddr: string;
+  readonly rawHeaders: string[];
+  /** The response head as it went out (headers given to writeHead are invisible to getHeaders). */
+  readonly responseHead: string;
+  readonly requestBody: Buffer;
+  readonly requestBodySize: number;
+  readonly responseBody: Buffer;
+  readonly responseBodySize: number;
+
+  constructor(readonly id: number, r: InspectorRecord, capture: Capture) {
+    const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
+    this.time = capture.arrivedAt;
+    this.method = r.req.method ?? 'GET';
+    this.url = r.req.url ?? '/';
+    this.status = r.status;
+    this.totalMs = r.ms;
+    this.upstreamMs = r.upstreamMs ?? NaN;
+    this.appMs = capture.headAtPerf !== undefined ? capture.headAtPerf - capture.arrivedPerf : NaN;
+    this.route = r.route;
+    this.pool = r.pool;
+    this.workerId = Number.isInteger(workerId) ? workerId : undefined;
+    this.replayOf = capture.replayOf;
+    this.httpVersion = r.req.httpVersion;
+    this.remoteAddr = r.req.socket.remoteAddress ?? '';
+    this.rawHeaders = r.req.rawHeaders; // the request is over: nothing changes it now
+    this.responseHead = (r.res as unknown as { _header?: string | null })._header ?? ''; // parsed when inspected
+    this.requestBody = capture.requestBytes();
+    this.requestBodySize = capture.requestSize;
+    this.responseBody = capture.responseBytes();
+    this.responseBodySize = capture.responseSize;
+  }
 
   get endedAt(): number {
     return this.time + this.totalMs;
@@ -235,30 +255,8 @@ export class RequestInspector {
     const capture = tapped ? (r.req as TappedRequest).tap : this.captures.get(r.req);
     if (!(capture instanceof Capture)) return;
     if (!tapped) this.captures.delete(r.req);
-    const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
     const id = this.nextId++;
-    this.ring[id % this.capacity] = new Entry(
-      id,
-      capture.arrivedAt,
-      r.req.method ?? 'GET',
-      r.req.url ?? '/',
-      r.status,
-      r.ms,
-      r.upstreamMs ?? NaN,
-      capture.headAtPerf !== undefined ? capture.headAtPerf - capture.arrivedPerf : NaN,
-      r.route,
-      r.pool,
-      Number.isInteger(workerId) ? workerId : undefined,
-      capture.replayOf,
-      r.req.httpVersion,
-      r.req.socket.remoteAddress ?? '',
-      r.req.rawHeaders, // the request is over: nothing changes it now
-      (r.res as unknown as { _header?: string | null })._header ?? '', // parsed when inspected
-      capture.requestBytes(),
-      capture.requestSize,
-      capture.responseBytes(),
-      capture.responseSize,
-    );
+    this.ring[id % this.capacity] = new Entry(id, r, capture);
     const port = r.req.socket.remotePort;
     if (capture.replayOf !== undefined && port !== undefined && this.replayPorts.has(port)) this.replayRecords.set(port, id);
   }

@@ -41,11 +41,16 @@ export class FrameDecoder {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A frame's header, at `at` in `buf`: payload length, type, request id. */
+function writeFrameHeader(buf: Buffer, at: number, type: FrameTypeValue, requestId: number, payloadLength: number): void {
+  buf.writeUInt32BE(payloadLength, at);
+  buf[at + 4] = type;
+  buf.writeUInt32BE(requestId, at + 5);
+}
+
 export function frameHeader(type: FrameTypeValue, requestId: number, payloadLength: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  header.writeUInt32BE(payloadLength, 0);
-  header[4] = type;
-  header.writeUInt32BE(requestId, 5);
+  writeFrameHeader(header, 0, type, requestId, payloadLength);
   return header;
 }
 
@@ -90,9 +95,7 @@ export class FrameWriter {
       this.batch = batch = grown;
     }
     const at = this.used;
-    batch.writeUInt32BE(length, at);
-    batch[at + 4] = type;
-    batch.writeUInt32BE(requestId, at + 5);
+    writeFrameHeader(batch, at, type, requestId, length);
     this.used = at + need;
     if (!this.scheduled) {
       this.scheduled = true;

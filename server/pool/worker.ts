@@ -233,12 +233,19 @@ export class WorkerProcess {
     const headers = job.heldHeaders!;
     const body = job.heldBody;
     const more = job.heldMore;
-    job.heldStatus = 0;
-    job.heldHeaders = job.heldBody = job.heldMore = undefined;
+    clearHeld(job);
     if (job.done) return;
     job.sink.start(status, headers);
     if (body) job.sink.data(body);
     if (more) for (const chunk of more) job.sink.data(chunk);
+  }
+
+  /** A whole answer to its sink: in one piece when the sink takes one, else as start, data and end. */
+  private deliverWhole(job: Job, status: number, headers: [string, string][], body: Buffer | undefined): void {
+    if (job.sink.complete) return job.sink.complete(status, headers, body);
+    job.sink.start(status, headers);
+    if (body) job.sink.data(body);
+    job.sink.end();
   }
 
   /** A session's frame: messages and close on the data channel (in order), Pause/Resume on the control one. */
@@ -322,10 +329,9 @@ export class WorkerProcess {
           const status = job.heldStatus;
           const headers = job.heldHeaders!;
           const body = job.heldMore ? Buffer.concat([job.heldBody!, ...job.heldMore]) : job.heldBody;
-          job.heldStatus = 0;
-          job.heldHeaders = job.heldBody = job.heldMore = undefined;
+          clearHeld(job);
           job.done = true;
-          job.sink.complete!(status, headers, body);
+          this.deliverWhole(job, status, headers, body);
           this.events.onJobDone(this, job);
           return;
         }
@@ -349,13 +355,7 @@ export class WorkerProcess {
           job.responseStarted = true;
           const headEnd = 4 + payload.readUInt32BE(0);
           const [status, headers] = decodeResponseHead(payload, 4, headEnd);
-          const body = payload.length > headEnd ? payload.subarray(headEnd) : undefined;
-          if (job.sink.complete) job.sink.complete(status, headers, body);
-          else {
-            job.sink.start(status, headers);
-            if (body) job.sink.data(body);
-            job.sink.end();
-          }
+          this.deliverWhole(job, status, headers, payload.length > headEnd ? payload.subarray(headEnd) : undefined);
         }
         this.events.onJobDone(this, job);
         return;
@@ -420,4 +420,10 @@ export class WorkerProcess {
       rest = '';
     });
   }
+}
+
+/** Nothing held for the job any more. */
+function clearHeld(job: Job): void {
+  job.heldStatus = 0;
+  job.heldHeaders = job.heldBody = job.heldMore = undefined;
 }

@@ -175,10 +175,9 @@ export function compressedHead(headers: [string, string][], encoding: Encoding):
 
 // ── The stage for app answers ────────────────────────────────────────────────────
 
-/** Compression as a response stage; undefined policy (the route's "compress": false) leaves every answer alone. */
-export function compressionStage(policy: CompressionConfig | undefined): ResponseStage {
+/** Compression as a response stage (a route with "compress": false has none: server.ts). */
+export function compressionStage(policy: CompressionConfig): ResponseStage {
   return (context: StageContext) => {
-    if (!policy) return undefined;
     const { encoding, vary } = compressionFor(policy, { method: context.method, headers: context.requestHeaders as never }, context.status, context.headers);
     if (vary) context.headers = setHeader(context.headers, 'Vary', varyWithAcceptEncoding(headerValue(context.headers, 'vary')));
     if (!encoding) return undefined;
