@@ -126,7 +126,11 @@ def encode_head(status, headers):
     for name, value in headers:
         fields.append(name)
         fields.append(value)
-    text = "\0".join(fields)
+    try:
+        text = "\0".join(fields)
+    except TypeError:  # a value that is not a str (an int length, say): written as its str()
+        fields = [str(field) for field in fields]
+        text = "\0".join(fields)
     if text.count("\0") != len(fields) - 1:
         raise ValueError("a response header name or value holds a NUL character: %r" % ([f for f in fields if "\0" in f][0],))
     return text.encode("latin-1")
@@ -258,12 +262,14 @@ class BatchWriter:
 
 def dispatcher(handler):
     """A function that hands each frame to the runtime's handler, whichever channel it
-    came on: on_request(rid, head) with the head decoded; on_body(rid, data),
+    came on: on_request(rid, head) with the head decoded (by the handler's own
+    decode_request(payload) when it has one, else as decode_request_head's dict); on_body(rid, data),
     on_body_end, on_abort, on_pause, on_resume, on_revoke, on_stop, on_dump_stack (all
     (rid, payload)); for a runtime that has them, on_ws_connect(rid, head) and
     on_ws_text, on_ws_binary, on_ws_close. A frame type the worker does not take is
     ignored."""
     on_request = handler.on_request
+    decode = getattr(handler, "decode_request", decode_request_head)
     table = {
         F_BODY: handler.on_body,
         F_BODY_END: handler.on_body_end,
@@ -284,7 +290,7 @@ def dispatcher(handler):
     def dispatch(frames):
         for ftype, rid, payload in frames:
             if ftype == F_REQUEST:
-                on_request(rid, decode_request_head(payload))
+                on_request(rid, decode(payload))
             elif ftype == F_WS_CONNECT and on_ws_connect is not None:
                 on_ws_connect(rid, json_loads(payload.decode("utf-8")))
             else:

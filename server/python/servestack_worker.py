@@ -136,12 +136,13 @@ EMPTY_BODY = EmptyBody()
 
 
 class Request:
-    __slots__ = ("rid", "head", "body", "started", "aborted", "writable")
+    __slots__ = ("rid", "environ", "body", "started", "aborted", "writable")
 
-    def __init__(self, rid, head):
+    def __init__(self, rid, decoded):
+        environ, has_body = decoded
         self.rid = rid
-        self.head = head
-        self.body = RequestBody() if head["hasBody"] else EMPTY_BODY
+        self.environ = environ
+        self.body = environ["wsgi.input"] = RequestBody() if has_body else EMPTY_BODY
         self.started = False
         self.aborted = False
         # Made on the first Pause frame: while it is cleared (the proxy's memory and temp-file
@@ -220,22 +221,31 @@ def describe_load_failure(exc):
 # ── WSGI ──────────────────────────────────────────────────────────────────────────
 
 
-def build_environ(head, body):
+def environ_from_head(payload):
+    """A Request frame's payload (servestack_channel.REQUEST_HEAD_FIELDS, then header
+    pairs) straight to a WSGI environ, and whether a body follows: (environ, has_body).
+    No head dict between the two: it cost as much again as the environ itself."""
+    parts = payload.decode("latin-1").split("\0")
+    count = len(parts)
+    if count < HEAD_FIELD_COUNT or (count - HEAD_FIELD_COUNT) % 2:
+        raise ValueError("a request head of %d fields: the arbiter and this runtime disagree on the protocol" % count)
+    method, path, query, scheme, server_name, server_port, remote_addr, remote_port, version, has_body, script_name = parts[:HEAD_FIELD_COUNT]
+    uri = path + "?" + query if query else path
     environ = {
-        "REQUEST_METHOD": head["method"],
-        "SCRIPT_NAME": head.get("scriptName", ""),
-        "PATH_INFO": unquote_path(head["path"]),
-        "QUERY_STRING": head["query"],
-        "SERVER_NAME": head["serverName"],
-        "SERVER_PORT": str(head["serverPort"]),
-        "SERVER_PROTOCOL": "HTTP/" + head["httpVersion"],
-        "REMOTE_ADDR": head["remoteAddr"],
-        "REMOTE_PORT": str(head["remotePort"]),
-        "REQUEST_URI": head["path"] + ("?" + head["query"] if head["query"] else ""),
-        "RAW_URI": head["path"] + ("?" + head["query"] if head["query"] else ""),
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": unquote_path(path),
+        "QUERY_STRING": query,
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": "HTTP/" + version,
+        "REMOTE_ADDR": remote_addr,
+        "REMOTE_PORT": remote_port,
+        "REQUEST_URI": uri,
+        "RAW_URI": uri,
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": head["scheme"],
-        "wsgi.input": body,
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": EMPTY_BODY,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": THREADS > 1,
         "wsgi.multiprocess": True,
@@ -243,7 +253,8 @@ def build_environ(head, body):
         "wsgi.input_terminated": True,
     }
     keys = ENVIRON_KEYS
-    for name, value in head["headers"]:
+    pairs = iter(parts[HEAD_FIELD_COUNT:])
+    for name, value in zip(pairs, pairs):
         key = keys.get(name)
         if key is None:
             key = environ_key(name)
@@ -251,9 +262,10 @@ def build_environ(head, body):
             environ[key] += "," + value
         else:
             environ[key] = value
-    return environ
+    return environ, has_body == "1"
 
 
+HEAD_FIELD_COUNT = len(ch.REQUEST_HEAD_FIELDS)
 ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
@@ -268,7 +280,8 @@ def unquote_path(path):
     # PEP 3333: PATH_INFO is the percent-decoded path as latin-1 "bytes in a str".
     if "%" not in path:
         return path
-    return unquote_to_bytes(path).decode("latin-1")
+    # unquote_to_bytes would take a str as UTF-8: a raw byte of the path (é as 0xE9) would become two
+    return unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
 
 
 def declared_length(headers):
@@ -283,24 +296,26 @@ def declared_length(headers):
 
 def run_wsgi_request(app, req, channel):
     rid = req.rid
-    environ = build_environ(req.head, req.body)
-    state = {"status": None, "headers": None, "sent": False}
+    status = headers = None
+    sent = False
 
-    def start_response(status, headers, exc_info=None):
+    def start_response(status_line, response_headers, exc_info=None):
+        nonlocal status, headers
         if exc_info:
             try:
-                if state["sent"]:
+                if sent:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif state["status"] is not None:
+        elif status is not None:
             raise AssertionError("start_response called twice without exc_info")
-        state["status"] = int(status.split(" ", 1)[0])
-        state["headers"] = [[str(k), str(v)] for k, v in headers]
+        status = int(status_line.split(" ", 1)[0])
+        headers = response_headers
         return write
 
     def write(data):
-        if state["status"] is None:
+        nonlocal sent
+        if status is None:
             raise AssertionError("write() before start_response()")
         writable = req.writable
         if writable is not None and not writable.is_set():
@@ -309,36 +324,37 @@ def run_wsgi_request(app, req, channel):
             writable.wait()
         if req.aborted:
             return
-        frames = []
-        if not state["sent"]:
-            frames.append((F_START, rid, encode_head(state["status"], state["headers"])))
-            state["sent"] = True
-        if data:
-            frames.append((F_CHUNK, rid, bytes(data)))
-        if frames:
-            channel.send(*frames)
+        if not sent:
+            head = encode_head(status, headers)
+            sent = True
+            if data:
+                channel.send((F_START, rid, head), (F_CHUNK, rid, bytes(data)))
+            else:
+                channel.send((F_START, rid, head))
+        elif data:
+            channel.send((F_CHUNK, rid, bytes(data)))
 
     result = None
     try:
-        result = app(environ, start_response)
+        result = app(req.environ, start_response)
         # Fast path: a list of chunks (Django, plain WSGI) leaves in one write.
-        if isinstance(result, (list, tuple)) and not state["sent"]:
+        if isinstance(result, (list, tuple)) and not sent and status is not None:
             body = b"".join(result)
-            head = encode_head(state["status"], state["headers"])
-            state["sent"] = True
+            head = encode_head(status, headers)
+            sent = True
             channel.send_answer(rid, head, body)
             return
         iterator = iter(result)
-        if not state["sent"]:
+        if not sent:
             # An iterator whose first chunk is the whole declared body (Flask wraps its
             # list in a ClosingIterator) also leaves in one write, without waiting on the
             # iterator: a stream's first chunk is never held back.
             first = next(iterator, None)
-            declared = declared_length(state["headers"]) if state["status"] is not None else None
+            declared = declared_length(headers) if status is not None else None
             if first is not None and declared is not None and len(first) == declared:
                 body = bytes(first)
-                head = encode_head(state["status"], state["headers"])
-                state["sent"] = True
+                head = encode_head(status, headers)
+                sent = True
                 channel.send_answer(rid, head, body)
                 for _ in iterator:
                     pass  # nothing is left to send; the iterator still runs to its end
@@ -348,17 +364,17 @@ def run_wsgi_request(app, req, channel):
         for data in iterator:
             if req.aborted:
                 break
-            if data or not state["sent"]:
+            if data or not sent:
                 write(data)
-        if not state["sent"]:
+        if not sent:
             write(b"")
         channel.send((F_END, rid, b""))
     except Exception:
         traceback.print_exc()
         sys.stderr.flush()
-        if not state["sent"]:
+        if not sent:
             body = b"Internal Server Error\n"
-            channel.send_answer(rid, encode_head(500, [["Content-Type", "text/plain; charset=utf-8"], ["Content-Length", str(len(body))]]), body)
+            channel.send_answer(rid, encode_head(500, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]), body)
         else:
             # Headers already went out: the arbiter cuts the connection short.
             channel.send((F_END, rid, b'{"error":true}'))
@@ -396,8 +412,10 @@ class Worker:
         self.dispatch = ch.dispatcher(self)
 
     # data channel: the serving thread (inline) or the reader thread
-    def on_request(self, rid, head):
-        req = Request(rid, head)
+    decode_request = staticmethod(environ_from_head)
+
+    def on_request(self, rid, decoded):
+        req = Request(rid, decoded)
         if self.inline and req.body is not EMPTY_BODY:
             req.body.pull = self.pull
         with self.lock:
