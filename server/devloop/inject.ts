@@ -77,7 +77,7 @@ function cspNonce(headers: [string, string][]): string | undefined {
 
 /** Where `</body` (any letter case) starts in the bytes, or -1: no copy of the body as text to look. */
 function findBodyClose(bytes: Buffer): number {
-  for (let at = bytes.indexOf(LT_SLASH); at >= 0; at = bytes.indexOf(LT_SLASH, at + 1)) {
+  for (let at = indexOfLtSlash(bytes, 0); at >= 0; at = indexOfLtSlash(bytes, at + 1)) {
     if (at + BODY_CLOSE.length > bytes.length) return -1;
     // ASCII letters: | 0x20 lower-cases them (and leaves no other byte equal to a lower-case letter's).
     if ((bytes[at + 2] | 0x20) === 0x62 && (bytes[at + 3] | 0x20) === 0x6f && (bytes[at + 4] | 0x20) === 0x64 && (bytes[at + 5] | 0x20) === 0x79) return at;
@@ -86,6 +86,14 @@ function findBodyClose(bytes: Buffer): number {
 }
 
 const LT_SLASH = Buffer.from('</');
+/** Below this many bytes a loop here beats Buffer.indexOf, whose native call costs about a microsecond. */
+const SHORT_SCAN = 256;
+
+function indexOfLtSlash(bytes: Buffer, from: number): number {
+  if (bytes.length - from > SHORT_SCAN) return bytes.indexOf(LT_SLASH, from);
+  for (let i = from; i + 1 < bytes.length; i++) if (bytes[i] === 0x3c && bytes[i + 1] === 0x2f) return i;
+  return -1;
+}
 
 /** An HTML answer of a declared length up to this is held until its `</body` is found (or it ends); a larger one passes untouched. */
 export const MAX_HELD_BYTES = 512 * 1024;

@@ -79,19 +79,25 @@ export function negotiateEncoding(header: string | string[] | undefined, offered
 
 // ── Policy ─────────────────────────────────────────────────────────────────────────
 
-const patternMemo = new WeakMap<readonly string[], RegExp>();
+const patternMemo = new WeakMap<readonly string[], { re: RegExp; answers: Map<string, boolean> }>();
+/** Distinct Content-Type values remembered per pattern list (an app sends a handful; a hostile one cannot grow it). */
+const MAX_REMEMBERED_TYPES = 64;
 
 /** Whether a Content-Type (parameters ignored) matches one of the patterns ("text/*", "application/*+json"). */
 export function isCompressibleType(contentType: string | undefined, patterns: readonly string[]): boolean {
   if (!contentType) return false;
-  let re = patternMemo.get(patterns);
-  if (!re) {
+  let memo = patternMemo.get(patterns);
+  if (!memo) {
     const alternatives = patterns.map((p) => p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/;]*'));
-    re = new RegExp(`^(?:${alternatives.join('|') || '(?!)'})$`);
-    patternMemo.set(patterns, re);
+    memo = { re: new RegExp(`^(?:${alternatives.join('|') || '(?!)'})$`), answers: new Map() };
+    patternMemo.set(patterns, memo);
   }
+  const known = memo.answers.get(contentType);
+  if (known !== undefined) return known;
   const semi = contentType.indexOf(';');
-  return re.test((semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase());
+  const answer = memo.re.test((semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase());
+  if (memo.answers.size < MAX_REMEMBERED_TYPES) memo.answers.set(contentType, answer);
+  return answer;
 }
 
 /** Adds Accept-Encoding to a Vary value (or starts one); "*" and an existing mention stay as they are. */
@@ -124,13 +130,15 @@ export function compressionFor(
   headers: [string, string][],
 ): { encoding: Encoding | undefined; vary: boolean } {
   if (request.method === 'HEAD' || status < 200 || NO_BODY_STATUS.has(status)) return NONE;
+  // Each test below alone says "no"; the cheapest and likeliest go first (most API answers are small).
+  const length = headerValue(headers, 'content-length');
+  if (length !== undefined && Number(length) < policy.minSize) return NONE;
+  if (!isCompressibleType(headerValue(headers, 'content-type'), policy.types)) return NONE;
   const encoded = headerValue(headers, 'content-encoding');
   if (encoded !== undefined && encoded.trim().toLowerCase() !== 'identity') return NONE;
   if (headerValue(headers, 'content-range') !== undefined) return NONE;
-  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerValue(headers, 'cache-control') ?? '')) return NONE;
-  if (!isCompressibleType(headerValue(headers, 'content-type'), policy.types)) return NONE;
-  const length = headerValue(headers, 'content-length');
-  if (length !== undefined && Number(length) < policy.minSize) return NONE;
+  const cacheControl = headerValue(headers, 'cache-control');
+  if (cacheControl !== undefined && /(^|,)\s*no-transform\s*(,|$)/i.test(cacheControl)) return NONE;
   // A Range request answered in full: the client asked for identity bytes, it gets them.
   if (request.headers.range !== undefined) return VARY_ONLY;
   return { encoding: negotiateEncoding(request.headers['accept-encoding']), vary: true };

@@ -59,6 +59,15 @@ describe('what is compressible', () => {
     assert.ok(!isCompressibleType('text/plain', []), 'an empty list compresses nothing');
   });
 
+  test('answers stay right when asked again, and past the number of types it remembers', () => {
+    const types = ['text/css', 'text/css; charset=utf-8'];
+    for (let i = 0; i < 200; i++) types.push(i % 2 ? `text/x-${i}` : `image/x-${i}`);
+    for (let round = 0; round < 3; round++) {
+      for (const [i, type] of types.entries()) assert.equal(isCompressibleType(type, POLICY.types), i < 2 || i % 2 === 1, `${type}, round ${round}`);
+      assert.ok(!isCompressibleType('image/png', POLICY.types));
+    }
+  });
+
   const json = (extra: [string, string][] = []): [string, string][] => [['Content-Type', 'application/json'], ['Content-Length', '5000'], ...extra];
   const get = (headers: Record<string, string> = { 'accept-encoding': 'gzip, br' }) => ({ method: 'GET', headers });
 

@@ -100,6 +100,17 @@ test('a whole document held in memory gets the tag before its first </body> in a
   assert.equal(withScriptTag(Buffer.from('<p>fragment</p>'), TAG), undefined);
 });
 
+test('</body is found however far in the page it is, short pages and long ones alike, and a lone "</" at the very end is no match', () => {
+  for (const before of [0, 1, 200, 255, 256, 257, 5000]) {
+    const lead = `<p>${'x'.repeat(before)}</p></b></bo>`;
+    const doc = Buffer.from(`${lead}</Body></html>`);
+    assert.equal(withScriptTag(doc, TAG)?.toString(), `${lead}${TAG}</Body></html>`, `with ${before} bytes before it`);
+    assert.equal(withScriptTag(Buffer.from(`${lead}</bod`), TAG), undefined, `a cut-off tag after ${before} bytes`);
+  }
+  assert.equal(withScriptTag(Buffer.from('<p>x</p><'), TAG), undefined);
+  assert.equal(withScriptTag(Buffer.from('<p>x</'), TAG), undefined);
+});
+
 test("an error page's tag carries its status and the count of changes it was made at", () => {
   assert.equal(scriptTag('/', undefined, { status: 503, seen: 7 }), '<script src="/__servestack/livereload.js" async data-servestack-error="503" data-servestack-seen="7"></script>');
 });
