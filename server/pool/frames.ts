@@ -108,13 +108,19 @@ export class FrameWriter {
     this.scheduled = false;
     const batch = this.batch;
     const used = this.used;
-    // The written buffer belongs to the socket now (it may queue it): the next turn starts a new one.
     this.batch = undefined;
     this.used = 0;
     if (this.socket.destroyed || !batch || used === 0) return;
     this.socket.write(batch.subarray(0, used));
+    // Nothing left queued: the kernel took every byte during write() (the usual case on a
+    // worker's socketpair), so the next turn writes into the same buffer instead of a new
+    // one (a slab allocation every few requests). Queued bytes still belong to the socket.
+    if (this.socket.writableLength === 0 && batch.length <= MAX_KEPT_BATCH_BYTES) this.batch = batch;
   };
 }
+
+/** A turn's buffer grown past this (a big body chunk) is not kept for the next turn. */
+const MAX_KEPT_BATCH_BYTES = 64 * 1024;
 
 /** A turn's first buffer: a few request heads, and under Node's pool size (so it is a slice of the shared slab). */
 const BATCH_BYTES = 2048;

@@ -64,3 +64,43 @@ test('a turn of frames, small and large and text, reaches the other end of a rea
     server.close();
   }
 });
+
+test('turn after turn, with the reader keeping up and then stalled, every frame arrives as it was written', async () => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const sender = net.connect(port, '127.0.0.1');
+  const receiver = await accepted;
+  try {
+    const seen: string[] = [];
+    const decoder = new FrameDecoder((type, id, payload) => seen.push(`${type} ${id} ${payload.length > 64 ? `${payload.length}:${payload[0]}:${payload[payload.length - 1]}` : payload.toString('latin1')}`));
+    receiver.on('data', (chunk: Buffer) => decoder.push(chunk));
+    const writer = new FrameWriter(sender);
+    const want: string[] = [];
+    const turn = async (t: number, bodyBytes: number) => {
+      for (let j = 0; j < 5; j++) {
+        writer.sendText(FrameType.Request, t * 10 + j, `turn ${t} head ${j}`);
+        want.push(`${FrameType.Request} ${t * 10 + j} turn ${t} head ${j}`);
+      }
+      if (bodyBytes) {
+        writer.send(FrameType.Body, t * 10, Buffer.alloc(bodyBytes, t % 256));
+        want.push(`${FrameType.Body} ${t * 10} ${bodyBytes}:${t % 256}:${t % 256}`);
+      }
+      await new Promise((r) => setImmediate(r));
+    };
+    // Keeping up: each turn's bytes leave during write(), and the next turn reuses the buffer.
+    for (let t = 1; t <= 30; t++) await turn(t, 0);
+    // Stalled: the kernel's buffers fill, writes queue in the socket, and a queued buffer must not be written over.
+    receiver.pause();
+    for (let t = 31; t <= 90; t++) await turn(t, 100_000);
+    assert.ok(sender.writableLength > 0, 'the stall made the socket queue writes');
+    receiver.resume();
+    for (let i = 0; i < 1000 && seen.length < want.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, want);
+  } finally {
+    sender.destroy();
+    receiver.destroy();
+    server.close();
+  }
+});
