@@ -48,7 +48,7 @@ export function withScriptTag(html: Buffer, tag: string): Buffer | undefined {
   return Buffer.concat([html.subarray(0, at), Buffer.from(tag), html.subarray(at)]);
 }
 
-/** A browser asking for a page (its navigations send text/html), not a script or an API client. */
+/** A browser asking for a page (its navigations and frames send text/html), not a script or an API client. */
 export function acceptsHtml(accept: string | undefined): boolean {
   return accept !== undefined && /text\/html/i.test(accept);
 }
@@ -106,6 +106,9 @@ export const MAX_HELD_BYTES = 512 * 1024;
  * goes in where `</body` passes.
  */
 export function injectingSink(req: IncomingMessage, sink: ResponseSink, basePath = '/'): ResponseSink {
+  // Only a browser's page load gets the script (connect-livereload's rule too): curl, an API
+  // client or a script's fetch() sees the app's bytes as they are.
+  if (!acceptsHtml(req.headers.accept)) return sink;
   return new InjectingSink(req, sink, basePath);
 }
 

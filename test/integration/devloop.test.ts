@@ -21,6 +21,9 @@ type Browser = any;
 declare const window: any;
 declare const document: any;
 
+/** What a browser's page load sends: the live-reload script goes only into pages asked for so. */
+const BROWSER = { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+
 const APP = `import os, time
 from flask import Flask, render_template
 
@@ -82,16 +85,22 @@ describe('developer loop: refresh, stylesheets, failures and the console in chro
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('puts the script into the HTML answer, with Content-Length raised by its size, and not into a HEAD answer', async () => {
-    const got = await request(server.url);
+  it('puts the script into the HTML page a browser asks for, with Content-Length raised by its size, and not into a HEAD answer or an API client\'s', async () => {
+    const got = await request(server.url, { headers: BROWSER });
     assert.equal(got.status, 200);
     assert.match(got.text, /<script src="\/__servestack\/livereload\.js" async><\/script><\/body>/);
     assert.equal(Number(got.headers['content-length']), got.body.length);
-    const head = await request(server.url, { method: 'HEAD' });
+    const head = await request(server.url, { method: 'HEAD', headers: BROWSER });
     const tag = '<script src="/__servestack/livereload.js" async></script>';
     assert.equal(Number(head.headers['content-length']), got.body.length - tag.length, 'HEAD: the app\'s own length');
-    const css = await request(`${server.url}static/site.css`);
+    const css = await request(`${server.url}static/site.css`, { headers: BROWSER });
     assert.doesNotMatch(css.text, /livereload/);
+    // curl, fetch() and API clients do not ask for text/html: they get the app's bytes.
+    const plain = await request(server.url, { headers: { Accept: '*/*' } });
+    assert.equal(plain.status, 200);
+    assert.doesNotMatch(plain.text, /livereload/);
+    assert.equal(plain.text, got.text.replace(tag, ''));
+    assert.equal(Number(plain.headers['content-length']), plain.body.length);
   });
 
   it('refreshes the page once after a template edit, only when the new workers are ready: no error in between', async () => {
@@ -134,7 +143,7 @@ describe('developer loop: refresh, stylesheets, failures and the console in chro
     assert.match(overlay, /Reload failed: app\.py:\d+/);
     assert.match(overlay, /SyntaxError/);
     assert.equal(navigations.length, before, 'the page was not reloaded');
-    const still = await request(server.url);
+    const still = await request(server.url, { headers: BROWSER });
     assert.equal(still.status, 200, 'the old workers keep serving');
     assert.match(still.text, /<h1 id="heading">two<\/h1>/);
     // A page opened now sees the failure too.
@@ -168,7 +177,7 @@ describe('developer loop: refresh, stylesheets, failures and the console in chro
     const plain = await serve(dir, ['--python', python!, '--no-live-reload']);
     try {
       const got = await eventually(async () => {
-        const r = await request(plain.url);
+        const r = await request(plain.url, { headers: BROWSER });
         return r.status === 200 ? r : undefined;
       }, 30_000, 'the page');
       assert.doesNotMatch(got.text, /livereload/);

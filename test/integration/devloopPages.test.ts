@@ -83,53 +83,63 @@ describe('live reload on static pages and the proxy\'s error pages, over HTTP', 
   });
 
   it('puts the tag into a static index.html, with Content-Length and an ETag of its own; HEAD and 304 agree with it', async () => {
-    const got = await request(`${server.url}site/`);
+    const got = await request(`${server.url}site/`, { headers: BROWSER });
     assert.equal(got.status, 200);
     assert.equal(got.text, SITE_PAGE('one').replace('</body>', `${TAG}</body>`));
     assert.equal(Number(got.headers['content-length']), got.body.length);
     assert.equal(got.headers['accept-ranges'], undefined, 'ranges are of the file, not of this page');
     const etag = String(got.headers.etag);
     assert.match(etag, /^"[^"]+-lr[0-9a-f]{8}"$/);
-    const head = await request(`${server.url}site/`, { method: 'HEAD' });
+    const head = await request(`${server.url}site/`, { method: 'HEAD', headers: BROWSER });
     assert.equal(head.headers['content-length'], got.headers['content-length']);
     assert.equal(head.headers.etag, etag);
-    const again = await request(`${server.url}site/`, { headers: { 'If-None-Match': etag } });
+    const again = await request(`${server.url}site/`, { headers: { ...BROWSER, 'If-None-Match': etag } });
     assert.equal(again.status, 304);
     assert.equal(again.body.length, 0);
     assert.equal(again.headers.etag, etag);
   });
 
+  it('gives a client that does not ask for HTML (curl, fetch()) the file itself: its bytes, its length, its own ETag', async () => {
+    const page = await request(`${server.url}site/`, { headers: BROWSER });
+    const file = await request(`${server.url}site/`, { headers: { Accept: '*/*' } });
+    assert.equal(file.status, 200);
+    assert.equal(file.text, SITE_PAGE('one'));
+    assert.equal(Number(file.headers['content-length']), Buffer.byteLength(SITE_PAGE('one')));
+    assert.doesNotMatch(String(file.headers.etag), /-lr/);
+    assert.notEqual(file.headers.etag, page.headers.etag);
+  });
+
   it('leaves Range answers (206) with the file\'s own bytes and ETag; a stale If-Range gets the whole page with the tag', async () => {
     const file = Buffer.from(SITE_PAGE('one'));
-    const part = await request(`${server.url}site/index.html`, { headers: { Range: 'bytes=0-14' } });
+    const part = await request(`${server.url}site/index.html`, { headers: { ...BROWSER, Range: 'bytes=0-14' } });
     assert.equal(part.status, 206);
     assert.equal(part.text, file.subarray(0, 15).toString());
     assert.equal(part.headers['content-range'], `bytes 0-14/${file.length}`);
     assert.doesNotMatch(String(part.headers.etag), /-lr/);
-    const page = await request(`${server.url}site/index.html`);
-    const stale = await request(`${server.url}site/index.html`, { headers: { Range: 'bytes=0-14', 'If-Range': String(page.headers.etag) } });
+    const page = await request(`${server.url}site/index.html`, { headers: BROWSER });
+    const stale = await request(`${server.url}site/index.html`, { headers: { ...BROWSER, Range: 'bytes=0-14', 'If-Range': String(page.headers.etag) } });
     assert.equal(stale.status, 200, 'If-Range needs a strong match with the file: the whole page');
     assert.equal(stale.text, page.text);
   });
 
   it('serves the tagged page uncompressed where it would compress or pick a .gz sibling; other files compress as before', async () => {
-    const page = await request(`${server.url}site/`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+    const page = await request(`${server.url}site/`, { headers: { ...BROWSER, 'Accept-Encoding': 'gzip, br' } });
     assert.equal(page.headers['content-encoding'], undefined);
     assert.ok(page.text.includes(TAG));
     assert.equal(Number(page.headers['content-length']), page.body.length);
-    const packed = await request(`${server.url}packed/`, { headers: { 'Accept-Encoding': 'gzip' } });
+    const packed = await request(`${server.url}packed/`, { headers: { ...BROWSER, 'Accept-Encoding': 'gzip' } });
     assert.equal(packed.headers['content-encoding'], undefined);
     assert.equal(packed.text, SITE_PAGE('packed').replace('</body>', `${TAG}</body>`));
     assert.match(String(packed.headers.vary), /Accept-Encoding/);
-    const css = await request(`${server.url}site/site.css`, { headers: { 'Accept-Encoding': 'gzip' } });
+    const css = await request(`${server.url}site/site.css`, { headers: { ...BROWSER, 'Accept-Encoding': 'gzip' } });
     assert.equal(css.headers['content-encoding'], 'gzip', 'a stylesheet is compressed as before');
-    const plainCss = await request(`${server.url}site/site.css`);
+    const plainCss = await request(`${server.url}site/site.css`, { headers: BROWSER });
     assert.doesNotMatch(plainCss.text, /livereload/);
     assert.doesNotMatch(String(plainCss.headers.etag), /-lr/);
   });
 
   it('leaves an HTML fragment (no </body>) as it is, under the file\'s ETag', async () => {
-    const got = await request(`${server.url}site/fragment.html`);
+    const got = await request(`${server.url}site/fragment.html`, { headers: BROWSER });
     assert.equal(got.text, '<p>a fragment, no body</p>\n');
     assert.doesNotMatch(String(got.headers.etag), /-lr/);
   });
@@ -150,7 +160,7 @@ describe('live reload on static pages and the proxy\'s error pages, over HTTP', 
     const plain = await serve(dir, ['--python', python!, '--no-live-reload']);
     try {
       const got = await eventually(async () => {
-        const r = await request(`${plain.url}site/`);
+        const r = await request(`${plain.url}site/`, { headers: BROWSER });
         return r.status === 200 ? r : undefined;
       }, 30_000, 'the static page');
       assert.equal(got.text, SITE_PAGE('one'));

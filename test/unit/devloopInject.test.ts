@@ -20,9 +20,12 @@ function collecting() {
   return { got, sink };
 }
 
+/** What a browser's page load sends (Chrome's navigation Accept). */
+const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+
 function run(chunks: string[], headers: [string, string][], method = 'GET', reqHeaders: Record<string, string> = {}, status = 200) {
   const { got, sink } = collecting();
-  const wrapped = injectingSink({ method, headers: reqHeaders } as unknown as IncomingMessage, sink);
+  const wrapped = injectingSink({ method, headers: { accept: BROWSER_ACCEPT, ...reqHeaders } } as unknown as IncomingMessage, sink);
   wrapped.start(status, headers);
   for (const c of chunks) wrapped.data(Buffer.from(c, 'utf8'));
   wrapped.end();
@@ -82,6 +85,18 @@ test('leaves alone what it cannot or must not edit', () => {
     assert.equal(got.body.toString(), '<body></body>', name);
     assert.deepEqual(got.headers, headers, name);
   }
+});
+
+test('a client that does not ask for HTML (curl, fetch(), an API client) gets the page as the app wrote it', () => {
+  const page = ['<html><body>hi</body></html>'];
+  for (const accept of ['*/*', 'application/json', '']) {
+    const got = run(page, [...HTML, ['ETag', '"v1"']], 'GET', { accept });
+    assert.equal(got.body.toString(), page[0], `Accept: ${accept}`);
+    assert.deepEqual(got.headers, [...HTML, ['ETag', '"v1"']], `Accept: ${accept}`);
+  }
+  const { sink } = collecting();
+  assert.equal(injectingSink({ method: 'GET', headers: {} } as unknown as IncomingMessage, sink), sink, 'no Accept at all: no wrapper either');
+  assert.match(run(page, HTML, 'GET', { accept: 'text/html' }).body.toString(), /livereload\.js/);
 });
 
 test("carries the page's CSP nonce, and makes a strong ETag weak", () => {
@@ -148,7 +163,7 @@ test('a whole answer (one read from the worker) gets the same tag and length in 
     let got: { status: number; headers: [string, string][]; body: Buffer | undefined } | undefined;
     const { sink } = collecting();
     sink.complete = (status, h, b) => void (got = { status, headers: h, body: b });
-    injectingSink({ method: 'GET', headers: {} } as unknown as IncomingMessage, sink).complete!(200, headers, Buffer.from(body));
+    injectingSink({ method: 'GET', headers: { accept: BROWSER_ACCEPT } } as unknown as IncomingMessage, sink).complete!(200, headers, Buffer.from(body));
     return got!;
   };
   const page = '<html><body><p>snow ☃</p></body></html>';
