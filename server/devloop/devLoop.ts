@@ -35,8 +35,8 @@ export interface DevLoopFront {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathname: string): boolean;
   /** `basePath`: the path prefix the page is served under (a trusted front's, or code-server's /absproxy/PORT). */
   transform(req: IncomingMessage, sink: ResponseSink, basePath?: string): ResponseSink;
-  /** For a static route's HTML files (one rewriter per base path, kept). */
-  staticPages(basePath?: string): HtmlRewriter;
+  /** For a static route's HTML files, when the request is a browser's page load (one rewriter per base path, kept); else undefined. */
+  staticPages(req: IncomingMessage, basePath?: string): HtmlRewriter | undefined;
   /** Called once a request's base path is known: a browser's 502/503/504 page will refresh by itself. */
   errorPages(req: IncomingMessage, res: ServerResponse, basePath?: string): void;
 }
@@ -90,7 +90,8 @@ export class DevLoop {
       handleRequest: (req, res, pathname) => hub.handleRequest(req, res, pathname),
       handleUpgrade: (req, socket, head, pathname) => hub.handleUpgrade(req, socket, head, pathname),
       transform: (req, sink, basePath) => injectingSink(req, sink, basePath || '/'),
-      staticPages: (basePath) => this.staticRewriter(basePath || '/'),
+      // A static page gets the script when a browser asks for it, as an app's page does (injectingSink).
+      staticPages: (req, basePath) => (acceptsHtml(req.headers.accept) ? this.staticRewriter(basePath || '/') : undefined),
       errorPages: (req, res, basePath) => {
         if (acceptsHtml(req.headers.accept)) refreshErrorPage(res, (status) => scriptTag(basePath || '/', undefined, { status, seen: hub.seen(status) }));
       },

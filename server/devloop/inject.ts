@@ -53,7 +53,6 @@ export function acceptsHtml(accept: string | undefined): boolean {
   return accept !== undefined && /text\/html/i.test(accept);
 }
 
-
 /** Why an answer is left alone, or undefined when the tag may go in. */
 export function skipReason(method: string, requestHeaders: IncomingMessage['headers'], status: number, headers: [string, string][]): string | undefined {
   if (method === 'HEAD') return 'HEAD';

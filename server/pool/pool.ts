@@ -11,7 +11,7 @@ import { Backoff, CrashBudget } from './backoff';
 import { PoolDebugger } from './debug';
 import { readEnvFile } from './envFile';
 import { requestHeadText } from './heads';
-import { WorkerProcess, type Job } from './worker';
+import { removeAt, WorkerProcess, type Job } from './worker';
 import type { ResponseSink, Upstream, UpstreamCall, UpstreamFailure, UpstreamRequest, UpgradeOutcome } from '../upstream/types';
 import type { Socket } from 'node:net';
 import { WebSocketGateway, type WebSocketLimits } from './websocket';
@@ -795,20 +795,19 @@ class PoolCall implements UpstreamCall {
 
 /** Jobs a worker holds but has not started, oldest first, not already being taken back. */
 function waitingJobs(w: WorkerProcess): Job[] {
-  return w.jobs.filter((job, i) => i >= w.capacity && !job.revoking);
+  return w.jobs.filter((_, i) => isWaiting(w, i));
 }
 
 /** waitingJobs(w).length, without the list. */
 function countWaiting(w: WorkerProcess): number {
   let count = 0;
-  for (let i = w.capacity; i < w.jobs.length; i++) if (!w.jobs[i].revoking) count++;
+  for (let i = w.capacity; i < w.jobs.length; i++) if (isWaiting(w, i)) count++;
   return count;
 }
 
-/** Removes one item; the head by shift(), which makes no array of the removed (splice does). */
-function removeAt<T>(list: T[], at: number): void {
-  if (at === 0) list.shift();
-  else list.splice(at, 1);
+/** Whether the worker's i-th job waits behind its running ones and can still be taken back. */
+function isWaiting(w: WorkerProcess, i: number): boolean {
+  return i >= w.capacity && !w.jobs[i].revoking;
 }
 
 function stateRank(w: WorkerProcess): number {

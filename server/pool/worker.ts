@@ -397,9 +397,7 @@ export class WorkerProcess {
   private removeJob(job: Job): void {
     const index = this.jobs.indexOf(job);
     if (index < 0) return;
-    // The head by shift(): splice makes an array of what it removes, on every answer.
-    if (index === 0) this.jobs.shift();
-    else this.jobs.splice(index, 1);
+    removeAt(this.jobs, index);
     this.byId.delete(job.requestId);
     // The job that moved into a running slot starts its clock now.
     const promoted = this.jobs[this.capacity - 1];
@@ -420,6 +418,12 @@ export class WorkerProcess {
       rest = '';
     });
   }
+}
+
+/** Removes one item; the head by shift(), which makes no array of what it removes (splice does, on every answer). */
+export function removeAt<T>(list: T[], at: number): void {
+  if (at === 0) list.shift();
+  else list.splice(at, 1);
 }
 
 /** Nothing held for the job any more. */

@@ -29,7 +29,6 @@ import { tappedMessageClasses } from './tappedMessages';
 import { resolveMount, type FrontTrust } from './trustedFront';
 import { ExtraListener } from './extraListener';
 import type { DevLoopFront } from '../devloop/devLoop';
-import { acceptsHtml } from '../devloop/inject';
 import { Http2Request, Http2Response } from './http2Compat';
 
 /** A certificate chain and its key (PEM), for HTTPS. */
@@ -333,9 +332,7 @@ export class ProxyServer {
     }
     if (expectsContinue) res.writeContinue();
     if (route.kind === 'static') {
-      // A static page gets the live-reload script when a browser asks for it, as an app's page does (inject.ts).
-      const pages = this.devLoop && acceptsHtml(req.headers.accept) ? this.devLoop.staticPages(mount.scriptName) : undefined;
-      routes.statics.get(route.index)!.handle(req, res, match.rest, pages);
+      routes.statics.get(route.index)!.handle(req, res, match.rest, this.devLoop?.staticPages(req, mount.scriptName));
       return;
     }
     const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);

@@ -91,17 +91,24 @@ def encode_frames(frames):
 # request, and encode_head refuses one from the app). JSON cost about 4 µs a request here
 # and 2 µs an answer, the split and the join a fraction of that.
 REQUEST_HEAD_FIELDS = ("method", "path", "query", "scheme", "serverName", "serverPort", "remoteAddr", "remotePort", "httpVersion", "hasBody", "scriptName")
-_HEAD_FIELD_COUNT = len(REQUEST_HEAD_FIELDS)
+HEAD_FIELD_COUNT = len(REQUEST_HEAD_FIELDS)
+
+
+def split_request_head(payload):
+    """A Request frame's payload as its fields: REQUEST_HEAD_FIELDS, then each header's
+    lower-case name and value."""
+    parts = payload.decode("latin-1").split("\0")
+    count = len(parts)
+    if count < HEAD_FIELD_COUNT or (count - HEAD_FIELD_COUNT) % 2:
+        raise ValueError("a request head of %d fields: the arbiter and this runtime disagree on the protocol" % count)
+    return parts
 
 
 def decode_request_head(payload):
     """A Request frame's payload as the head dict the runtimes read (protocol.ts RequestHead);
     headers are (name, value) pairs, lower-case names."""
-    parts = payload.decode("latin-1").split("\0")
-    count = len(parts)
-    if count < _HEAD_FIELD_COUNT or (count - _HEAD_FIELD_COUNT) % 2:
-        raise ValueError("a request head of %d fields: the arbiter and this runtime disagree on the protocol" % count)
-    pairs = iter(parts[_HEAD_FIELD_COUNT:])
+    parts = split_request_head(payload)
+    pairs = iter(parts[HEAD_FIELD_COUNT:])
     return {
         "method": parts[0],
         "path": parts[1],
@@ -235,20 +242,22 @@ class BatchWriter:
         self.call_soon = loop.call_soon
         self.parts = []
 
-    def send(self, *frames):
+    def _turn_parts(self):
+        """This turn's pieces; the first piece of a turn schedules its flush."""
         parts = self.parts
         if not parts:
             self.call_soon(self.flush)
+        return parts
+
+    def send(self, *frames):
+        parts = self._turn_parts()
         for ftype, rid, payload in frames:
             parts.append(_pack_header(len(payload), ftype, rid))
             if payload:
                 parts.append(payload)
 
     def send_answer(self, rid, head, body):
-        parts = self.parts
-        if not parts:
-            self.call_soon(self.flush)
-        parts.extend(answer_parts(rid, head, body))
+        self._turn_parts().extend(answer_parts(rid, head, body))
 
     def flush(self):
         parts = self.parts

@@ -21,7 +21,7 @@ import traceback
 from urllib.parse import unquote_to_bytes
 
 import servestack_channel as ch
-from servestack_channel import F_CHUNK, F_END, F_READY, F_REVOKED, F_START, encode_head
+from servestack_channel import F_CHUNK, F_END, F_READY, F_REVOKED, F_START, HEAD_FIELD_COUNT, encode_head
 
 
 class RequestBody(io.RawIOBase):
@@ -225,10 +225,7 @@ def environ_from_head(payload):
     """A Request frame's payload (servestack_channel.REQUEST_HEAD_FIELDS, then header
     pairs) straight to a WSGI environ, and whether a body follows: (environ, has_body).
     No head dict between the two: it cost as much again as the environ itself."""
-    parts = payload.decode("latin-1").split("\0")
-    count = len(parts)
-    if count < HEAD_FIELD_COUNT or (count - HEAD_FIELD_COUNT) % 2:
-        raise ValueError("a request head of %d fields: the arbiter and this runtime disagree on the protocol" % count)
+    parts = ch.split_request_head(payload)
     method, path, query, scheme, server_name, server_port, remote_addr, remote_port, version, has_body, script_name = parts[:HEAD_FIELD_COUNT]
     uri = path + "?" + query if query else path
     environ = {
@@ -265,7 +262,6 @@ def environ_from_head(payload):
     return environ, has_body == "1"
 
 
-HEAD_FIELD_COUNT = len(ch.REQUEST_HEAD_FIELDS)
 ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 

@@ -29,7 +29,8 @@ test('request ids use all 32 bits', () => {
   assert.deepEqual(seen, [0xfffffffe]);
 });
 
-test('a turn of frames, small and large and text, reaches the other end of a real socket whole and in order', async () => {
+/** Runs `use` with the two ends of a real loopback TCP connection, and closes both after. */
+async function overLoopback(use: (sender: net.Socket, receiver: net.Socket) => Promise<void>): Promise<void> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -37,6 +38,16 @@ test('a turn of frames, small and large and text, reaches the other end of a rea
   const sender = net.connect(port, '127.0.0.1');
   const receiver = await accepted;
   try {
+    await use(sender, receiver);
+  } finally {
+    sender.destroy();
+    receiver.destroy();
+    server.close();
+  }
+}
+
+test('a turn of frames, small and large and text, reaches the other end of a real socket whole and in order', async () => {
+  await overLoopback(async (sender, receiver) => {
     const seen: [number, number, string][] = [];
     const decoder = new FrameDecoder((type, id, payload) => seen.push([type, id, payload.length > 64 ? `${payload.length}:${payload[0]}:${payload[payload.length - 1]}` : payload.toString('latin1')]));
     receiver.on('data', (chunk: Buffer) => decoder.push(chunk));
@@ -58,21 +69,11 @@ test('a turn of frames, small and large and text, reaches the other end of a rea
       [FrameType.BodyEnd, 1, ''],
     ]);
     assert.deepEqual(seen.slice(4).map(([, id, text]) => `${id} ${text}`), Array.from({ length: 38 }, (_, i) => `${i + 2} head ${i + 2}`));
-  } finally {
-    sender.destroy();
-    receiver.destroy();
-    server.close();
-  }
+  });
 });
 
 test('turn after turn, with the reader keeping up and then stalled, every frame arrives as it was written', async () => {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const sender = net.connect(port, '127.0.0.1');
-  const receiver = await accepted;
-  try {
+  await overLoopback(async (sender, receiver) => {
     const seen: string[] = [];
     const decoder = new FrameDecoder((type, id, payload) => seen.push(`${type} ${id} ${payload.length > 64 ? `${payload.length}:${payload[0]}:${payload[payload.length - 1]}` : payload.toString('latin1')}`));
     receiver.on('data', (chunk: Buffer) => decoder.push(chunk));
@@ -98,9 +99,5 @@ test('turn after turn, with the reader keeping up and then stalled, every frame 
     receiver.resume();
     for (let i = 0; i < 1000 && seen.length < want.length; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(seen, want);
-  } finally {
-    sender.destroy();
-    receiver.destroy();
-    server.close();
-  }
+  });
 });
