@@ -32,11 +32,15 @@ export interface ForwardOptions {
 /** What is known of one request's origin (headers.ts), and the SERVER_NAME it was sent to. */
 export type ForwardFacts = ForwardingFacts & { serverName: string };
 
-export interface ForwardDone {
-  status: number;
-  bytes: number;
-  upstreamMs?: number;
-  worker?: string;
+/**
+ * Who hears how a forwarded request ended (the server's per-request record). One object
+ * with methods, not callbacks: a request made four closures and two objects for this.
+ */
+export interface ForwardListener {
+  /** Once, when the request is over: the status and bytes the client got, the upstream's time, who answered. */
+  done(status: number, bytes: number, upstreamMs: number | undefined, worker: string | undefined): void;
+  /** Set by forward(): the exchange to tell when the response closes (the listener owns the one 'close' listener). */
+  exchange: { closed(): void } | undefined;
 }
 
 /** Methods a second worker may run again when the first was lost before it answered. */
@@ -50,7 +54,7 @@ const STATUS_FOR: Record<UpstreamFailure['code'], number> = {
   BROKEN: 502,
 };
 
-export function forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, options: ForwardOptions, facts: ForwardFacts, onDone: (done: ForwardDone) => void): void {
+export function forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, options: ForwardOptions, facts: ForwardFacts, listener: ForwardListener): void {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
@@ -71,18 +75,12 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
     scriptName: facts.scriptName || undefined,
     body: undefined,
   };
-  // The Exchange reports once by itself; the guard is for the paths that may answer before one exists.
-  if (!hasBody) return new Exchange(req, res, upstream, request, options, facts, onDone).run();
-  let settled = false;
-  const settle = (done: ForwardDone) => {
-    if (settled) return;
-    settled = true;
-    onDone(done);
-  };
+  // The listener reports once (its own guard), also for the paths that answer before an Exchange exists.
+  if (!hasBody) return new Exchange(req, res, upstream, request, options, facts, listener).run();
   if (!options.requestBuffering) {
     let exchange: Exchange | undefined;
     request.body = new StreamedBody(req, options.maxBodySize, (error) => exchange?.bodyTooLarge(error));
-    exchange = new Exchange(req, res, upstream, request, options, facts, settle);
+    exchange = new Exchange(req, res, upstream, request, options, facts, listener);
     return exchange.run();
   }
   void bufferRequestBody(req, options).then((result) => {
@@ -90,18 +88,18 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
       // The front answered on the socket (the body's framing broke the parser); or, as NGINX
       // logs it, the client cut its body short (400) or left once it was read (499).
       if (result.ok) result.body.release();
-      settle({ status: refusedStatus(res) ?? (result.ok ? 499 : 400), bytes: 0 });
+      listener.done(refusedStatus(res) ?? (result.ok ? 499 : 400), 0, undefined, undefined);
       return;
     }
     if (!result.ok) {
       if (result.reason === 'too-large') {
         res.setHeader('Connection', 'close');
         sendErrorPage(res, 413, `The body is larger than the limit of ${result.limit} bytes.`);
-        settle({ status: 413, bytes: 0 });
+        listener.done(413, 0, undefined, undefined);
         return;
       }
       // Cut short by the client: it is gone, and the request never reaches a worker (NGINX logs 400).
-      settle({ status: 400, bytes: 0 });
+      listener.done(400, 0, undefined, undefined);
       res.destroy();
       return;
     }
@@ -109,7 +107,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, upstream: Ups
     // The upstream sees the length the proxy read, however the client framed it.
     request.headers = request.headers.filter(([name]) => name !== 'content-length');
     request.headers.push(['content-length', String(result.body.length)]);
-    new Exchange(req, res, upstream, request, options, facts, settle).run();
+    new Exchange(req, res, upstream, request, options, facts, listener).run();
   });
 }
 
@@ -138,21 +136,23 @@ class Exchange implements ResponseSink {
     private readonly request: UpstreamRequest,
     private readonly options: ForwardOptions,
     private readonly facts: ForwardFacts,
-    private readonly settle: (done: ForwardDone) => void,
+    private readonly listener: ForwardListener,
   ) {}
 
   run(): void {
-    // One listener for both endings ('close' follows 'finish' on the next tick): no once() wrapper per request.
-    this.res.on('close', () => {
-      if (this.over) return;
-      if (this.res.writableFinished && this.upstreamMs !== undefined) return this.finish(this.status, this.upstreamMs);
-      // The client left before the answer was complete (NGINX logs 499), or the front refused its body.
-      this.finish(this.res.writableFinished ? this.status : refusedStatus(this.res) ?? 499);
-      this.call?.cancel();
-      this.body?.abort();
-      this.buffer?.release();
-    });
+    this.listener.exchange = this;
     this.attempt();
+  }
+
+  /** The response closed (the listener's 'close', which follows 'finish' on the next tick). */
+  closed(): void {
+    if (this.over) return;
+    if (this.res.writableFinished && this.upstreamMs !== undefined) return this.finish(this.status, this.upstreamMs);
+    // The client left before the answer was complete (NGINX logs 499), or the front refused its body.
+    this.finish(this.res.writableFinished ? this.status : refusedStatus(this.res) ?? 499);
+    this.call?.cancel();
+    this.body?.abort();
+    this.buffer?.release();
   }
 
   bodyTooLarge(error: BodyTooLarge): void {
@@ -281,12 +281,12 @@ class Exchange implements ResponseSink {
   private finish(status: number, upstreamMs?: number): void {
     if (this.over) return;
     this.over = true;
-    this.settle({
+    this.listener.done(
       status,
-      bytes: this.buffer ? this.buffer.sentBytes() : Math.max(0, this.wholeBytes - (this.res.writableFinished ? 0 : this.res.writableLength)),
-      upstreamMs: upstreamMs ?? (this.submittedAt ? performance.now() - this.submittedAt : undefined),
-      worker: this.worker,
-    });
+      this.buffer ? this.buffer.sentBytes() : Math.max(0, this.wholeBytes - (this.res.writableFinished ? 0 : this.res.writableLength)),
+      upstreamMs ?? (this.submittedAt ? performance.now() - this.submittedAt : undefined),
+      this.worker,
+    );
   }
 
   private releaseBody(): void {

@@ -19,7 +19,7 @@ import type { Upstream, UpstreamRequest } from '../upstream/types';
 import { accessLine, sentBodyLength } from './accessLog';
 import { sendErrorPage } from './errorPages';
 import { compressionStage } from './compress';
-import { forward, type ForwardFacts, type ForwardOptions } from './forward';
+import { forward, type ForwardFacts, type ForwardListener, type ForwardOptions } from './forward';
 import { clientAddress, upstreamRequestHeaders } from './headers';
 import { RateLimiter } from './rateLimit';
 import { createRouter, type Router } from './router';
@@ -115,6 +115,7 @@ export class ProxyServer {
   /** The last Host header seen, and its SERVER_NAME (serverNameOf). */
   private lastHost = '';
   private lastServerName = '';
+  private readonly poolExtras = new Map<string, { pool: string }>();
   address: { host: string; port: number } | undefined;
   /** Whose forwarding headers to believe, and a path prefix to serve under (trustedFront.ts); read per request. */
   trust: FrontTrust = {};
@@ -270,30 +271,35 @@ export class ProxyServer {
     return this.lastServerName;
   }
 
+  /** One request ended (its response closed): the drain in close() waits for the last. */
+  requestClosed(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+
+  /** A request's access record and line, once (RequestTurn.done). */
+  logRequest(turn: RequestTurn, status: number, bytes: number, upstreamMs: number | undefined, worker: string | undefined): void {
+    const { req, res, started, remoteAddr, routePath, poolName } = turn;
+    const ended = performance.now();
+    this.record({ route: routePath, pool: poolName, status, ms: ended - started, bytes, upstreamMs, worker, req, res });
+    this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? this.poolExtra(poolName) : NO_EXTRA);
+  }
+
+  /** The log's `{ pool }` for a pool's access lines, one object per pool name (not one per line). */
+  private poolExtra(pool: string): { pool: string } {
+    let extra = this.poolExtras.get(pool);
+    if (!extra) this.poolExtras.set(pool, (extra = { pool }));
+    return extra;
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     this.record.tap?.(req, res);
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
-    const started = performance.now();
     this.inFlight++;
     const routes = this.routes;
     const remoteAddr = clientAddress(req);
-    let routePath = '-';
-    let poolName: string | undefined;
-    let logged = false;
-    /** A forwarded request is logged by forward(), which knows what the client could read. */
-    let forwarded = false;
-    const finish = (status: number, bytes: number, upstreamMs?: number, worker?: string) => {
-      if (logged) return;
-      logged = true;
-      const ended = performance.now();
-      this.record({ route: routePath, pool: poolName, status, ms: ended - started, bytes, upstreamMs, worker, req, res });
-      this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? { pool: poolName } : {});
-    };
-    res.on('close', () => {
-      this.inFlight--;
-      if (!logged && !forwarded) finish(res.writableFinished ? res.statusCode : 499, sentBodyLength(req, res));
-      if (this.inFlight === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
-    });
+    const turn = new RequestTurn(this, req, res, performance.now(), remoteAddr);
+    res.on('close', () => turn.closed());
     if (refusal) return answerRefusal(res, refusal);
     const mount = resolveMount(req.url ?? '/', remoteAddr, req.headers, this.trust);
     if (mount.kind === 'redirect') {
@@ -311,7 +317,7 @@ export class ProxyServer {
     const match = routes.router.match(pathname);
     if (!match) return sendErrorPage(res, 404, `No route matches ${pathname}. Add one to "routes" in servestack.json.`);
     const route = match.route;
-    routePath = route.path;
+    turn.routePath = route.path;
     if (match.redirect) {
       res.writeHead(301, { Location: match.redirect + (q < 0 ? '' : url.slice(q)), 'Content-Length': 0 });
       return void res.end();
@@ -336,8 +342,8 @@ export class ProxyServer {
       return;
     }
     const upstream = route.kind === 'pool' ? routes.pools.get(route.pool) : routes.urls.get(route.index);
-    if (route.kind === 'pool') poolName = route.pool;
-    if (!upstream) return sendErrorPage(res, 502, `The pool '${poolName}' is not running.`);
+    if (route.kind === 'pool') turn.poolName = route.pool;
+    if (!upstream) return sendErrorPage(res, 502, `The pool '${turn.poolName}' is not running.`);
     const host = req.headers.host;
     const facts: ForwardFacts = {
       remoteAddr,
@@ -348,8 +354,8 @@ export class ProxyServer {
       claims: mount.claims,
       serverName: host ? this.serverNameOf(host) : this.address?.host ?? 'localhost',
     };
-    forwarded = true;
-    forward(req, res, upstream, this.forwardOptions(routes, route, upstream, maxBodySize), facts, (done) => finish(done.status, done.bytes, done.upstreamMs, done.worker));
+    turn.forwarded = true;
+    forward(req, res, upstream, this.forwardOptions(routes, route, upstream, maxBodySize), facts, turn);
   }
 
   /** A route's ForwardOptions, made on its first request and kept with its routes (a config change brings new ones). */
@@ -422,6 +428,41 @@ export class ProxyServer {
       body: undefined,
       upgrade: req.headers.upgrade ?? 'websocket',
     };
+  }
+}
+
+const NO_EXTRA = {};
+
+/**
+ * One request from arrival to its access line: what the line needs, in one object with
+ * one 'close' listener (a request had two listeners and four closures for this).
+ */
+class RequestTurn implements ForwardListener {
+  routePath = '-';
+  poolName: string | undefined = undefined;
+  /** A forwarded request is logged by its exchange (forward.ts), which knows what the client could read. */
+  forwarded = false;
+  exchange: { closed(): void } | undefined = undefined;
+  private logged = false;
+
+  constructor(
+    private readonly server: ProxyServer,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly started: number,
+    readonly remoteAddr: string,
+  ) {}
+
+  done(status: number, bytes: number, upstreamMs: number | undefined, worker: string | undefined): void {
+    if (this.logged) return;
+    this.logged = true;
+    this.server.logRequest(this, status, bytes, upstreamMs, worker);
+  }
+
+  closed(): void {
+    if (this.exchange) this.exchange.closed();
+    else if (!this.forwarded) this.done(this.res.writableFinished ? this.res.statusCode : 499, sentBodyLength(this.req, this.res), undefined, undefined);
+    this.server.requestClosed();
   }
 }
 

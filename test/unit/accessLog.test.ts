@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { accessLine, timeLocal } from '../../server/proxy/accessLog';
+
+const facts = { remoteAddr: '127.0.0.1', status: 200, bytes: 13, startedAt: 1000, endedAt: 1012.3456 };
+
+test('an access line is NGINX combined, then request time, upstream time and worker', () => {
+  const before = timeLocal(Date.now());
+  const line = accessLine({ method: 'GET', url: '/a?b=1', httpVersion: '1.1', headers: { referer: 'http://x/', 'user-agent': 'curl/8' } }, { ...facts, upstreamMs: 9.6, worker: 'web:2' });
+  const after = timeLocal(Date.now());
+  const rest = `"GET /a?b=1 HTTP/1.1" 200 13 "http://x/" "curl/8" rt=0.012 urt=0.010 w=web:2`;
+  assert.ok([`127.0.0.1 - - [${before}] ${rest}`, `127.0.0.1 - - [${after}] ${rest}`].includes(line), line);
+  assert.match(before, /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/);
+});
+
+test('missing referer, agent, upstream time and worker show as "-"', () => {
+  const line = accessLine({ method: 'HEAD', url: '/', httpVersion: '1.0', headers: {} }, facts);
+  assert.match(line, /\] "HEAD \/ HTTP\/1\.0" 200 13 "-" "-" rt=0\.012 urt=- w=-$/);
+});
+
+test('quotes, backslashes and control bytes are escaped as NGINX escapes them', () => {
+  const line = accessLine({ method: 'GET', url: '/"q"\\', httpVersion: '1.1', headers: { 'user-agent': 'a\x01b"' } }, facts);
+  assert.match(line, /"GET \/\\"q\\"\\\\ HTTP\/1\.1" 200 13 "-" "a\\x01b\\"" /);
+});
+
+test('a request line the parser could not split is logged as received', () => {
+  const line = accessLine({ httpVersion: '1.1', headers: {} }, { ...facts, status: 400, bytes: 0, requestLine: 'GARBAGE\x7f' });
+  assert.match(line, /\] "GARBAGE\\x7f" 400 0 "-" "-" /);
+});
+
+test('lines one after another share nothing (the pieces array is reused)', () => {
+  const a = accessLine({ method: 'GET', url: '/one', httpVersion: '1.1', headers: { 'user-agent': 'A' } }, { ...facts, worker: 'p:1' });
+  const b = accessLine({ method: 'POST', url: '/two', httpVersion: '1.1', headers: {} }, { ...facts, requestLine: undefined });
+  assert.match(a, /"GET \/one HTTP\/1\.1" .* "A" .* w=p:1$/);
+  assert.match(b, /"POST \/two HTTP\/1\.1" .* "-" "-" .* w=-$/);
+});
