@@ -72,3 +72,12 @@ test('an answer head written by the Python runtime is read here: status, repeate
   assert.deepEqual(decodeResponseHead(out), [201, [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2'], ['X-Empty', ''], ['X-Latin', 'café']]]);
   assert.deepEqual(decodeResponseHead(Buffer.from('304')), [304, []]);
 });
+
+test('an answer head is read field by field: within a larger payload, an empty last value, a cut head', () => {
+  const head = Buffer.from('200\0Content-Type\0text/plain\0X-Last\0', 'latin1');
+  const framed = Buffer.concat([Buffer.from('....'), head, Buffer.from('body')]);
+  assert.deepEqual(decodeResponseHead(framed, 4, 4 + head.length), [200, [['Content-Type', 'text/plain'], ['X-Last', '']]]);
+  assert.deepEqual(decodeResponseHead(Buffer.from('200\0', 'latin1')), [200, []]);
+  assert.deepEqual(decodeResponseHead(Buffer.from('200\0A\0b\0Dangling', 'latin1')), [200, [['A', 'b']]]);
+  assert.deepEqual(decodeResponseHead(Buffer.from('500\0\0v', 'latin1')), [500, [['', 'v']]]);
+});
