@@ -5,7 +5,7 @@
 // (ALPN), both into the same request handler (http2Compat.ts makes an HTTP/2 request
 // look like an HTTP/1.1 one to the rest of the proxy).
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { execFile } from 'node:child_process';
@@ -29,7 +29,7 @@ import { tappedMessageClasses } from './tappedMessages';
 import { resolveMount, type FrontTrust } from './trustedFront';
 import { ExtraListener } from './extraListener';
 import type { DevLoopFront } from '../devloop/devLoop';
-import { Http2Request, Http2Response } from './http2Compat';
+import { http2Classes } from './http2Compat';
 
 /** A certificate chain and its key (PEM), for HTTPS. */
 export interface ListenerCertificate {
@@ -134,7 +134,8 @@ export class ProxyServer {
     this.scheme = tls ? 'https' : 'http';
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
     if (tls) {
-      const server = http2.createSecureServer({
+      const { http2: h2, Http2Request, Http2Response } = http2Classes();
+      const server = h2.createSecureServer({
         cert: tls.cert,
         key: tls.key,
         allowHTTP1: true, // ALPN offers h2, then http/1.1; a client without ALPN gets HTTP/1.1
