@@ -18,6 +18,38 @@ const HOP_BY_HOP = new Set([
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-forwarded-prefix']);
 const NEVER_FORWARDED = new Set(['proxy']);
 
+/**
+ * Header names as clients and apps spell them → what the proxy does with them, worked out
+ * once per spelling: names repeat on every request, and lower-casing each one (three Set
+ * lookups after it) was an allocation per header per request. Bounded: a client that
+ * invents names cannot grow it past NAME_MEMO_SIZE; the rest are worked out each time.
+ */
+const NAME_MEMO_SIZE = 512;
+/** A request header's name → its lower-case name to forward, or null: never forwarded (hop-by-hop, forwarding, `Proxy`, an underscore). */
+const requestNames = new Map<string, string | null>();
+/** A response header's name → its lower-case name when it is hop-by-hop or Connection, else null. */
+const responseNames = new Map<string, string | null>();
+
+function requestName(raw: string): string | null {
+  let name = requestNames.get(raw);
+  if (name === undefined) {
+    const lower = raw.toLowerCase();
+    name = HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || NEVER_FORWARDED.has(lower) || lower.includes('_') ? null : lower;
+    if (requestNames.size < NAME_MEMO_SIZE) requestNames.set(raw, name);
+  }
+  return name;
+}
+
+function responseHopName(raw: string): string | null {
+  let name = responseNames.get(raw);
+  if (name === undefined) {
+    const lower = raw.toLowerCase();
+    name = HOP_BY_HOP.has(lower) ? lower : null;
+    if (responseNames.size < NAME_MEMO_SIZE) responseNames.set(raw, name);
+  }
+  return name;
+}
+
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (!value) return undefined;
   const tokens = value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
@@ -41,8 +73,8 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
   const listed = connectionTokens(req.headers.connection);
   const out: [string, string][] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || FORWARDING.has(name) || NEVER_FORWARDED.has(name) || listed?.has(name) || name.includes('_')) continue;
+    const name = requestName(raw[i]);
+    if (name === null || listed?.has(name)) continue;
     out.push([name, raw[i + 1]]);
   }
   const claims = facts.claims;
@@ -60,12 +92,13 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
 export function downstreamResponseHeaders(headers: [string, string][]): [string, string][] {
   let listed: Set<string> | undefined;
   let drop = false;
-  for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (lower === 'connection') listed = connectionTokens(value);
-    if (HOP_BY_HOP.has(lower)) drop = true;
+  for (let i = 0; i < headers.length; i++) {
+    const hop = responseHopName(headers[i][0]);
+    if (hop === null) continue;
+    drop = true; // Connection is hop-by-hop itself
+    if (hop === 'connection') listed = connectionTokens(headers[i][1]);
   }
-  if (!drop && !listed) return headers;
+  if (!drop) return headers;
   return headers.filter(([name]) => {
     const lower = name.toLowerCase();
     return !HOP_BY_HOP.has(lower) && !listed?.has(lower);

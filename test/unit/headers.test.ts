@@ -49,3 +49,13 @@ test('a rate limit allows a burst of its count, then asks the client to wait', (
   assert.equal(limiter.take('b', now), 0, 'clients have separate buckets');
   assert.equal(limiter.take('a', now + 400), 0, 'a token came back after a third of a second');
 });
+
+test('header names are judged the same however they are spelled, the first time and every time after (the name memo)', () => {
+  for (let round = 0; round < 3; round++) {
+    const req = fakeRequest(['HOST', 'a.test', 'Proxy', 'http://evil', 'X_Forwarded_For', '6.6.6.6', 'x-real-ip', '6.6.6.6', 'Keep-Alive', '5', 'X-App', 'ok']);
+    const names = upstreamRequestHeaders(req, { remoteAddr: '127.0.0.1', scheme: 'http', host: 'a.test', port: 80 }).map(([n]) => n);
+    assert.deepEqual(names, ['host', 'x-app', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip'], `round ${round}`);
+    assert.deepEqual(downstreamResponseHeaders([['TRANSFER-ENCODING', 'chunked'], ['Content-Type', 'text/plain']]), [['Content-Type', 'text/plain']], `round ${round}`);
+    assert.deepEqual(downstreamResponseHeaders([['CONNECTION', 'close'], ['X-A', '1']]), [['X-A', '1']], `round ${round}: Connection alone is dropped too`);
+  }
+});
