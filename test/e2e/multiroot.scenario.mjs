@@ -45,9 +45,11 @@ export const steps = [
       await wb.command('ServeStack: Serve Workspace');
       await wb.pick('site');
       await wb.focusView('Workers');
-      const rows = await wb.waitForRows('Workers', (r) => pids(r).length === 4 && pids(r).every((p) => /idle|busy/.test(p)), 'four workers in two folders', 30_000);
-      const folders = rows.filter((r) => /^(api|site) http:\/\/127\.0\.0\.1:\d+\/$/.test(r));
-      if (folders.length !== 2) throw new Error(`no folder rows with URLs: ${JSON.stringify(rows)}`);
+      // The folder row gets its URL when that server reports its address, which may come a
+      // moment after its workers are up: wait for both (CI once saw "site" a beat early).
+      const folderRows = (r) => r.filter((row) => /^(api|site) http:\/\/127\.0\.0\.1:\d+\/$/.test(row));
+      const rows = await wb.waitForRows('Workers', (r) => pids(r).length === 4 && pids(r).every((p) => /idle|busy/.test(p)) && folderRows(r).length === 2, 'four workers in two folders, each folder with its URL', 30_000);
+      const folders = folderRows(rows);
       state.urls = Object.fromEntries(folders.map((r) => r.split(' ')));
       await wb.waitForStatus(/· web: 2 workers$/, 10_000);
     },
