@@ -30,24 +30,25 @@ const requestNames = new Map<string, string | null>();
 /** A response header's name → its lower-case name when it is hop-by-hop or Connection, else null. */
 const responseNames = new Map<string, string | null>();
 
-function requestName(raw: string): string | null {
-  let name = requestNames.get(raw);
+/** `judge`'s answer for a name (given lower-cased), remembered under the name as spelled. */
+function judgedName(memo: Map<string, string | null>, raw: string, judge: (lower: string) => string | null): string | null {
+  let name = memo.get(raw);
   if (name === undefined) {
-    const lower = raw.toLowerCase();
-    name = HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || NEVER_FORWARDED.has(lower) || lower.includes('_') ? null : lower;
-    if (requestNames.size < NAME_MEMO_SIZE) requestNames.set(raw, name);
+    name = judge(raw.toLowerCase());
+    if (memo.size < NAME_MEMO_SIZE) memo.set(raw, name);
   }
   return name;
 }
 
+const forwardedAs = (lower: string): string | null => (HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || NEVER_FORWARDED.has(lower) || lower.includes('_') ? null : lower);
+const hopByHop = (lower: string): string | null => (HOP_BY_HOP.has(lower) ? lower : null);
+
+function requestName(raw: string): string | null {
+  return judgedName(requestNames, raw, forwardedAs);
+}
+
 function responseHopName(raw: string): string | null {
-  let name = responseNames.get(raw);
-  if (name === undefined) {
-    const lower = raw.toLowerCase();
-    name = HOP_BY_HOP.has(lower) ? lower : null;
-    if (responseNames.size < NAME_MEMO_SIZE) responseNames.set(raw, name);
-  }
-  return name;
+  return judgedName(responseNames, raw, hopByHop);
 }
 
 function connectionTokens(value: string | undefined): Set<string> | undefined {
@@ -99,10 +100,7 @@ export function downstreamResponseHeaders(headers: [string, string][]): [string,
     if (hop === 'connection') listed = connectionTokens(headers[i][1]);
   }
   if (!drop) return headers;
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !listed?.has(lower);
-  });
+  return headers.filter(([name]) => responseHopName(name) === null && !listed?.has(name.toLowerCase()));
 }
 
 /** The client's address without the IPv4-mapped prefix, as NGINX's $remote_addr shows it. */
