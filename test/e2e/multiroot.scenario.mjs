@@ -34,16 +34,14 @@ export const steps = [
   {
     name: "Serve Workspace asks which folder: the user picks 'api'",
     async run({ wb }) {
-      await wb.command('ServeStack: Serve Workspace');
-      await wb.pick('api');
+      await wb.commandPick('ServeStack: Serve Workspace', 'Which folder should ServeStack serve?', 'api');
       await wb.waitForStatus(/^web: 2 workers$/, 30_000);
     },
   },
   {
     name: "serving 'site' too: the Workers view groups both servers by folder",
     async run({ wb, state }) {
-      await wb.command('ServeStack: Serve Workspace');
-      await wb.pick('site');
+      await wb.commandPick('ServeStack: Serve Workspace', 'Which folder should ServeStack serve?', 'site');
       await wb.focusView('Workers');
       // The folder row gets its URL when that server reports its address, which may come a
       // moment after its workers are up: wait for both (CI once saw "site" a beat early).
@@ -67,8 +65,7 @@ export const steps = [
   {
     name: "Stop asks which server: stopping 'site' leaves 'api' serving",
     async run({ wb, state }) {
-      await wb.command('ServeStack: Stop');
-      await wb.pick('site');
+      await wb.commandPick('ServeStack: Stop', 'Which server?', 'site');
       await wb.waitForRows('Workers', (r) => pids(r).length === 2 && !r.some((x) => x.startsWith('site ')), "only api's workers", 15_000);
       const page = await get(state.urls.api);
       if (page.status !== 200) throw new Error(`api answered ${page.status} after site stopped`);

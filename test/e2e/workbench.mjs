@@ -56,15 +56,37 @@ export class Workbench {
   }
 
   /** Pick an entry of an open quick pick by typing its label. */
-  async pick(label) {
+  async pick(label, fillTimeoutMs = 30_000) {
     const input = this.page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(label);
+    await input.fill(label, { timeout: fillTimeoutMs });
     await this.until(`"${label}" in the quick pick`, async () => {
       const text = await this.page.locator('.quick-input-list .monaco-list-row.focused').first().getAttribute('aria-label').catch(() => null);
       return text !== null && text.includes(label);
     }, 10_000);
     await this.page.keyboard.press('Enter');
+  }
+
+  /**
+   * Run a command that asks with a quick pick (its `placeholder`), and pick `label`. A
+   * quick pick closes when the workbench moves focus; CI once saw "Which server?" close
+   * between opening and typing (the input hidden, placeholder still set), so the command
+   * then runs again, at most three times, and says so in the log.
+   */
+  async commandPick(title, placeholder, label) {
+    const input = this.page.locator('.quick-input-widget .quick-input-box input');
+    for (let attempt = 1; ; attempt++) {
+      await this.command(title);
+      try {
+        await this.until(`the "${placeholder}" quick pick`, async () => await input.isVisible() && (await input.getAttribute('placeholder')) === placeholder, 10_000);
+        await this.pick(label, 5_000);
+        return;
+      } catch (error) {
+        if (attempt === 3) throw error;
+        console.log(`    (the "${placeholder}" pick of "${title}" closed before "${label}" was picked: ${String(error.message ?? error).split('\n')[0]}; running the command again)`);
+        await this.closeQuickInput();
+      }
+    }
   }
 
   async statusBarTexts() {
