@@ -3,7 +3,7 @@
 // dashboard page's script (with uPlot, MIT) and uPlot's CSS into media/dashboard, where
 // the server and the webview both take the page from.
 import * as esbuild from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 
@@ -36,16 +36,14 @@ const common = {
   plugins: [asciiOnly],
 };
 
-// V8 flags the server runs with (server/nodeFlags.json: the CLI's shebang here, the
-// extension's fork, the bench). A young generation of at most 3 × 4 MiB instead of
-// 3 × 16 MiB: about 18 MiB less RSS under load. No allocation-site pretenuring: under
-// load V8 saw a request's objects alive at a scavenge (64 requests are in flight) and
-// began allocating them in the old generation, where they died: 13 MB/s of old-space
-// garbage and a full GC every 0.7 s. Without it: no full GC in the run, RSS after load
-// 99–109 → 80 MiB, and 2–14 % more requests per second (bench/RESULTS.md).
-const nodeFlags = JSON.parse(readFileSync('server/nodeFlags.json', 'utf8')).join(' ');
+// How the server's Node starts (server/nodeLaunch.json; why: server/launch.ts). The CLI's
+// first line sets the malloc variable and, as serverLaunchEnv does for the extension, what
+// it was before (SERVESTACK_WAS_<NAME>), so the server can give its workers the user's.
+const launch = JSON.parse(readFileSync('server/nodeLaunch.json', 'utf8'));
+const launchEnv = Object.entries(launch.env).flatMap(([name, value]) => [`${name}=${value}`, `SERVESTACK_WAS_${name}=\${${name}}`]);
+const shebang = `#!/usr/bin/env -S ${[...launchEnv, 'node', ...launch.nodeFlags].join(' ')}`;
 const entries = [
-  { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env -S node ${nodeFlags}` } },
+  { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: shebang } },
   // Runs a command pool's program and ends its process group when the server goes.
   { entryPoints: ['server/pool/commandGuard.ts'], outfile: 'dist/commandGuard.js' },
 ];
@@ -77,3 +75,5 @@ if (watch) {
 } else {
   await Promise.all([...entries.map((e) => esbuild.build({ ...common, ...e })), esbuild.build(page)]);
 }
+// The CLI runs by its first line (`dist/cli.js serve`, npm's bin link): make it executable.
+if (existsSync('dist/cli.js')) chmodSync('dist/cli.js', 0o755);

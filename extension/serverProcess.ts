@@ -5,7 +5,7 @@
 // requests in flight is never cut short. No vscode import.
 import { fork, type ChildProcess } from 'node:child_process';
 import { SHUTDOWN } from '../server/protocol';
-import SERVER_NODE_FLAGS from '../server/nodeFlags.json';
+import { SERVER_NODE_FLAGS, serverLaunchEnv } from '../server/launch';
 
 // ── The IPC messages of the fork contract (server/cli.ts sends them) ─────────────────
 /** Server → extension, once the proxy and the control channel listen. */
@@ -56,7 +56,7 @@ export class ServerProcess {
       execArgv: [...SERVER_NODE_FLAGS],
       silent: true,
       // The extension host may be Electron: make the fork a plain Node process.
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', SERVESTACK_CLIENT: 'vscode' },
+      env: serverLaunchEnv({ ...process.env, ELECTRON_RUN_AS_NODE: '1', SERVESTACK_CLIENT: 'vscode' }),
     });
     this.pid = this.child.pid;
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {

@@ -11,6 +11,7 @@ import { TRUST_USAGE, runTrustVerb } from './control/trustVerbs';
 import { ServeStackError } from './errors';
 import { exportFiles, parseHosts, writeExport } from './export';
 import { importNginxFile } from './export/importNginx';
+import { restoreUserEnv } from './launch';
 import { startServer, type RunningServer } from './main';
 import { cleanPrefix } from './proxy/trustedFront';
 import { VERSION } from './version';
@@ -278,6 +279,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  restoreUserEnv();
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     // Nothing should be left, but a stray handle must not keep a stopped server alive.

@@ -278,9 +278,11 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
 }
 `,
   );
-  // The V8 flags the CLI's shebang and the extension give the server (server/nodeFlags.json).
-  const nodeFlags = JSON.parse(readFileSync(path.join(path.dirname(cli), '..', 'server', 'nodeFlags.json'), 'utf8'));
-  const args = [...nodeFlags, cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
+  // The V8 flags and malloc setting the CLI's first line and the extension give the server
+  // (server/nodeLaunch.json, with what each variable was, as server/launch.ts does).
+  const launch = JSON.parse(readFileSync(path.join(path.dirname(cli), '..', 'server', 'nodeLaunch.json'), 'utf8'));
+  const launchEnv = Object.fromEntries(Object.entries(launch.env).flatMap(([name, value]) => [[name, value], [`SERVESTACK_WAS_${name}`, process.env[name] ?? '']]));
+  const args = [...launch.nodeFlags, cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
   if (prefetch !== undefined) args.push('--prefetch', String(prefetch));
   mkdirSync(path.join(dir, 'run'), { recursive: true, mode: 0o700 });
   return {
@@ -288,7 +290,7 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
     args,
     app,
     // The state file goes to $XDG_RUNTIME_DIR/servestack: keep it inside the temp dir.
-    env: { ...process.env, XDG_RUNTIME_DIR: path.join(dir, 'run'), PYTHONDONTWRITEBYTECODE: '1' },
+    env: { ...process.env, ...launchEnv, XDG_RUNTIME_DIR: path.join(dir, 'run'), PYTHONDONTWRITEBYTECODE: '1' },
   };
 }
 

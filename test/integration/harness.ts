@@ -48,9 +48,11 @@ export interface ServeProcess {
   runtimeDir: string;
 }
 
-export async function serve(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+/** `byFirstLine`: run dist/cli.js itself, as a user's shell does (its #! line picks node, flags and environment). */
+export async function serve(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, { byFirstLine = false } = {}): Promise<ServeProcess> {
   const runtimeDir = mkdtempSync(path.join(os.tmpdir(), 'servestack-run-'));
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', ...args], {
+  const serveArgs = ['serve', dir, '--port', '0', ...args];
+  const child = spawn(byFirstLine ? CLI : process.execPath, byFirstLine ? serveArgs : [CLI, ...serveArgs], {
     env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
