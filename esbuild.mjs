@@ -4,6 +4,7 @@
 // the server and the webview both take the page from.
 import * as esbuild from 'esbuild';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeValidators } from './scripts/schemaValidators.mjs';
 
 const watch = process.argv.includes('--watch');
 
@@ -64,6 +65,9 @@ const page = {
   logLevel: 'warning',
 };
 cpSync('node_modules/uplot/dist/uPlot.min.css', 'media/dashboard/uPlot.min.css');
+
+// schema.json's validators as code (a schema edit under --watch needs a rebuild for them).
+writeValidators();
 
 rmSync('dist/python', { recursive: true, force: true });
 mkdirSync('dist/python', { recursive: true });

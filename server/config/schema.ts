@@ -1,47 +1,21 @@
-// Access to schema.json, the one declaration of every config field: its validator (ajv,
-// compiled once and lazily, since the editor validates on every keystroke), sub-validators
-// for one definition, and its defaults (read here so no default is repeated in code).
-import Ajv, { type ValidateFunction } from 'ajv';
+// Access to schema.json, the one declaration of every config field: its validators (made
+// at build time from it, scripts/schemaValidators.mjs, so nothing compiles the schema at
+// run time), the validator of one definition, and its defaults (read here so no default
+// is repeated in code).
+import type { ValidateFunction } from 'ajv';
 import schemaJson from './schema.json';
+import * as generated from './schemaValidators.generated';
 
 export type SchemaNode = { [key: string]: unknown };
 
 export const CONFIG_SCHEMA: SchemaNode = schemaJson;
-const SCHEMA_ID = CONFIG_SCHEMA.$id as string;
-
-/** Keywords the editor understands (VS Code's JSON language service) and validators ignore. */
-const EDITOR_KEYWORDS = [
-  'markdownDescription',
-  'patternErrorMessage',
-  'errorMessage',
-  'defaultSnippets',
-  'enumDescriptions',
-  'markdownEnumDescriptions',
-];
-
-let ajv: Ajv | undefined;
-const validators = new Map<string, ValidateFunction>();
-
-function compiler(): Ajv {
-  if (!ajv) {
-    // verbose: errors carry parentSchema, which gives known property names and messages.
-    // strictRequired off: the route's oneOf names properties declared beside it.
-    ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strictRequired: false });
-    ajv.addVocabulary(EDITOR_KEYWORDS);
-    ajv.addSchema(CONFIG_SCHEMA);
-  }
-  return ajv;
-}
+const VALIDATORS: Readonly<Record<string, ValidateFunction | undefined>> = generated;
 
 /** The validator for the whole file (ref "") or for one local ref such as "#/definitions/pythonPool". */
 export function validatorFor(ref = ''): ValidateFunction {
-  let v = validators.get(ref);
-  if (!v) {
-    const found = compiler().getSchema(SCHEMA_ID + ref);
-    if (!found) throw new Error(`schema.json has no ${ref || 'root'} (a bug in ServeStack)`);
-    v = found;
-    validators.set(ref, v);
-  }
+  const name = ref === '' ? 'root' : /^#\/definitions\/([^/]+)$/.exec(ref)?.[1];
+  const v = name === undefined ? undefined : VALIDATORS[name];
+  if (!v) throw new Error(`schema.json has no validator for ${ref || 'its root'} (a bug in ServeStack)`);
   return v;
 }
 

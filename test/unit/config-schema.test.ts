@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { CONFIG_SCHEMA, parseAppTarget, parseDuration, parseListen, parseRate, parseSize } from '../../server/config';
+import { schemaAt, validatorFor } from '../../server/config/schema';
 
 type Node = Record<string, any>;
 const schema = CONFIG_SCHEMA as Node;
@@ -87,5 +88,23 @@ describe('schema.json', () => {
     for (const s of ['app:app', 'pkg.wsgi:application', 'app:create_app()', "app:create_app('x')", 'app', 'app.py', 'app:app.x', ':app', 'app:']) {
       assert.equal(pattern('appTarget').test(s), parseAppTarget(s).error === undefined, `app ${JSON.stringify(s)}`);
     }
+  });
+});
+
+describe("schema.json's validators, made at build time", () => {
+  test('server/config/schemaValidators.generated.js is what schema.json gives now', async () => {
+    const generator = '../../scripts/schemaValidators.mjs'; // plain JS, run by the build
+    const { isCurrent } = (await import(generator)) as { isCurrent(): boolean };
+    assert.ok(isCurrent(), 'server/config/schemaValidators.generated.js is older than schema.json: run node scripts/schemaValidators.mjs (npm run build does)');
+  });
+
+  test("an error's parentSchema is schema.json's own node (the diagnostics tell nodes apart by identity)", async () => {
+    const validate = validatorFor();
+    assert.equal(validate({ limits: { maxBodySize: 'lots' } }), false);
+    const error = (validate.errors ?? []).find((e) => e.keyword === 'pattern');
+    assert.equal(error?.instancePath, '/limits/maxBodySize');
+    assert.equal(error?.parentSchema, schemaAt('/definitions/size'));
+    assert.equal(validatorFor('#/definitions/pythonPool')({ app: 'app:app', workers: 'two' }), false);
+    assert.throws(() => validatorFor('#/definitions/nothing'), /no validator for #\/definitions\/nothing/);
   });
 });
