@@ -3,7 +3,7 @@
 // limit written out. Runnable as written by any user: `nginx -p OUT -c nginx.conf`, with
 // pid, temp and log paths relative to that prefix.
 import { STATUS_CODES } from 'node:http';
-import mime from 'mime-types';
+import { mimeTypes } from '../proxy/mimeTypes';
 import { ServeStackError } from '../errors';
 import { errorPageHtml } from '../proxy/errorPages';
 import { CONNECT_TIMEOUT, balancedServer, balancedUpstreamName, compressionDirectives, limitDirectives, nginxSize, nginxTime, readTimeoutMs, type Directive } from './mapping';
@@ -66,7 +66,7 @@ class Writer {
 /** The mime.types file: every extension the static handler knows, with the same type (mime-types). */
 export function mimeTypesText(): string {
   const byType = new Map<string, string[]>();
-  for (const [ext, type] of Object.entries(mime.types)) {
+  for (const [ext, type] of Object.entries(mimeTypes().types)) {
     if (!/^[a-z0-9_+.-]+$/i.test(ext)) continue;
     const list = byType.get(type) ?? [];
     list.push(ext);
@@ -80,7 +80,7 @@ export function mimeTypesText(): string {
 /** Types to which the static handler adds "; charset=utf-8" (mime-types' charset rule). */
 function charsetTypes(): string[] {
   const types = new Set<string>();
-  for (const type of Object.values(mime.types)) if (mime.charset(type) === 'UTF-8' && type !== 'text/html') types.add(type);
+  for (const type of Object.values(mimeTypes().types)) if (mimeTypes().charset(type) === 'UTF-8' && type !== 'text/html') types.add(type);
   return [...types].sort(); // text/html is in NGINX's charset_types already
 }
 
@@ -310,7 +310,7 @@ export function nginxConf(plan: ExportPlan): string {
     w.open(`location ${nginxQuote(p)}`);
     if (r.route.maxBodySize !== undefined) w.line(`client_max_body_size ${nginxSize(r.route.maxBodySize)}; # the route's maxBodySize`);
     rateLimit(w, r);
-    for (const d of compressionDirectives(r.route.compress, new Set(Object.values(mime.types)), r.route.kind !== 'static')) w.commented(d);
+    for (const d of compressionDirectives(r.route.compress, new Set(Object.values(mimeTypes().types)), r.route.kind !== 'static')) w.commented(d);
     if (r.route.compress) {
       w.line(`# brotli on; brotli_comp_level ${r.route.compress.brotliQuality}; brotli_types <as gzip_types>; # with the ngx_brotli module`);
     }

@@ -50,9 +50,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as http from 'node:http';
-import * as mime from 'mime-types';
 import type { CompressionConfig } from '../config/types';
 import { compressBuffer, createCompressor, isCompressibleType, negotiateEncoding, weakenEtag, type Encoding } from './compress';
+import { mimeTypes } from './mimeTypes';
 import { ByteLru, type Sized } from './staticCache';
 import { checkPreconditions, evaluateRange, sendStatus, type Validators } from './staticHttp';
 import { hasDotSegment, isInside, parseRelPath, slashRedirectLocation } from './staticPath';
@@ -249,7 +249,7 @@ export function createStaticHandler(root: string, opts: StaticOptions = {}): Sta
       } else if (!st.isFile() || slash) {
         return NOT_FOUND;
       }
-      const type = mime.contentType(path.extname(fileLogical)) || 'application/octet-stream';
+      const type = mimeTypes().contentType(path.extname(fileLogical)) || 'application/octet-stream';
       const identity = await loadVariant(fileLogical, real, type, undefined);
       if (identity === undefined) return NOT_FOUND;
       const variants: Partial<Record<Encoding, Variant>> = {};
