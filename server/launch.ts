@@ -14,7 +14,7 @@ import LAUNCH from './nodeLaunch.json';
 export const SERVER_NODE_FLAGS: readonly string[] = LAUNCH.nodeFlags;
 const SERVER_ENV: Readonly<Record<string, string>> = LAUNCH.env;
 
-export function wasName(name: string): string {
+function wasName(name: string): string {
   return `SERVESTACK_WAS_${name}`;
 }
 
