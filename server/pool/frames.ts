@@ -3,6 +3,7 @@
 // protocol section of DESIGN.md measured this as a large share of the speed-up).
 import type { Socket } from 'node:net';
 import { FRAME_HEADER_BYTES, type FrameTypeValue } from '../protocol';
+import { atTurnEndForWorkers } from '../turnEnd';
 
 export type FrameHandler = (type: number, requestId: number, payload: Buffer) => void;
 
@@ -99,7 +100,7 @@ export class FrameWriter {
     this.used = at + need;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flush);
+      atTurnEndForWorkers(this.flush);
     }
     return at + FRAME_HEADER_BYTES;
   }

@@ -12,6 +12,7 @@ import { sendErrorPage } from './errorPages';
 import { ResponseBuffer } from './responseBuffer';
 import type { BodySink, ResponseStage, StageContext } from './responseStages';
 import { refusedStatus } from './strictFront';
+import { atTurnEndForClients } from '../turnEnd';
 
 /** What every request of one route shares: made once per route (server.ts), not per request. */
 export interface ForwardOptions {
@@ -238,7 +239,10 @@ class Exchange implements ResponseSink {
     this.releaseBody();
     this.upstreamMs = performance.now() - this.submittedAt;
     this.wholeBytes = body ? body.length : 0;
-    this.res.end(body);
+    // At the turn's end, after the workers' batches (turnEnd.ts); the client may be gone by then.
+    atTurnEndForClients(() => {
+      if (!this.res.destroyed) this.res.end(body);
+    });
   }
 
   /** Hold the upstream (the buffer is full, a stage is behind); each hold() is matched by one release(). */
