@@ -63,7 +63,7 @@ export interface ApplyOutcome {
   restartNeeded: RestartNeededField[];
 }
 
-const DEFAULT_PREFETCH = 3;
+const DEFAULT_PREFETCH = 5;
 
 export class RunningServer implements ControlTarget {
   readonly logger: Logger;
