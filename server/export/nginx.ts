@@ -80,7 +80,8 @@ export function mimeTypesText(): string {
 /** Types to which the static handler adds "; charset=utf-8" (mime-types' charset rule). */
 function charsetTypes(): string[] {
   const types = new Set<string>();
-  for (const type of Object.values(mimeTypes().types)) if (mimeTypes().charset(type) === 'UTF-8' && type !== 'text/html') types.add(type);
+  const mime = mimeTypes();
+  for (const type of Object.values(mime.types)) if (mime.charset(type) === 'UTF-8' && type !== 'text/html') types.add(type);
   return [...types].sort(); // text/html is in NGINX's charset_types already
 }
 
