@@ -3,7 +3,8 @@
 // writes are batched: a line waits for the end of its event-loop turn, and under load
 // for at most FLUSH_INTERVAL_MS after the previous write (as NGINX's buffered access
 // log does), since one write per turn still cost a write and a stream pass per request
-// or two.
+// or two. A waiting line is held as bytes (consoleBytes.ts), so its string dies young.
+import { ConsoleBytes } from './consoleBytes';
 import type { LogLine } from './protocol';
 
 export type LogListener = (line: LogLine) => void;
@@ -40,12 +41,13 @@ export class Logger {
   // retained line survives the young-generation GC, whose pauses land in the p99.
   private readonly recentAccess: Ring;
   private readonly recentOther: Ring;
-  private consoleBuffer: string[] = [];
+  private readonly consoleBytes = new ConsoleBytes();
   private flushScheduled = false;
   private lastFlushAt = 0;
 
   constructor(
-    private readonly consoleOut: ((text: string) => void) | undefined = (text) => process.stdout.write(text),
+    /** Writes the bytes and calls `written` once the stream is done with them. */
+    private readonly consoleOut: ((bytes: Uint8Array, written: () => void) => void) | undefined = (bytes, written) => process.stdout.write(bytes, written),
     private readonly consoleLevel: Level = 'info',
     keep = 1000,
     keepAccess = 200,
@@ -74,7 +76,8 @@ export class Logger {
     (source === 'access' ? this.recentAccess : this.recentOther).push(line);
     for (const listener of this.listeners) listener(line);
     if (this.consoleOut && LEVEL_RANK[level] >= LEVEL_RANK[this.consoleLevel]) {
-      this.consoleBuffer.push(formatForConsole(line));
+      if (source === 'access') this.consoleBytes.append(text, true);
+      else this.consoleBytes.append(formatForConsole(line), false);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         const wait = this.lastFlushAt + FLUSH_INTERVAL_MS - now;
@@ -100,10 +103,8 @@ export class Logger {
   readonly flush = (): void => {
     this.flushScheduled = false;
     this.lastFlushAt = Date.now();
-    if (this.consoleBuffer.length === 0 || !this.consoleOut) return;
-    const text = this.consoleBuffer.join('');
-    this.consoleBuffer = [];
-    this.consoleOut(text);
+    if (this.consoleBytes.empty || !this.consoleOut) return;
+    for (const piece of this.consoleBytes.take()) this.consoleOut(piece, () => this.consoleBytes.done(piece));
   };
 }
 
