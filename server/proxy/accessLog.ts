@@ -20,12 +20,27 @@ export function timeLocal(now: number): string {
   return cachedStamp;
 }
 
-const NEEDS_ESCAPE = /[\\"\x00-\x1f\x7f]/;
+const NEEDS_ESCAPE = /[\\"\x00-\x1f\u007f-\uffff]/;
 
-/** A value as it goes between the line's quotes: `\` and `"` escaped, control bytes as \xHH (NGINX's escaping). */
+/**
+ * A value as it goes between the line's quotes, escaped as NGINX escapes its log: `\` and
+ * `"` get a backslash; control bytes and every byte from 0x7F up become \xHH. Node gives
+ * header bytes as Latin-1 characters, one a byte; a character beyond (none should come)
+ * is escaped as its UTF-8 bytes.
+ */
 function escaped(value: string): string {
   if (!NEEDS_ESCAPE.test(value)) return value;
-  return value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+  return value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[\x00-\x1f\u{7f}-\u{10ffff}]/gu, (c) => {
+    const code = c.charCodeAt(0);
+    if (code <= 0xff) return hexByte(code);
+    let out = '';
+    for (const byte of Buffer.from(c, 'utf8')) out += hexByte(byte);
+    return out;
+  });
+}
+
+function hexByte(byte: number): string {
+  return '\\x' + byte.toString(16).toUpperCase().padStart(2, '0');
 }
 
 /** What a line shows of the request: an IncomingMessage, or what could be read of a head the parser refused. */

@@ -23,9 +23,17 @@ test('quotes, backslashes and control bytes are escaped as NGINX escapes them', 
   assert.match(line, /"GET \/\\"q\\"\\\\ HTTP\/1\.1" 200 13 "-" "a\\x01b\\"" /);
 });
 
+test('bytes from 0x7F up are escaped as \\xHH, as NGINX logs them, so a line stays ASCII', () => {
+  // Node hands header bytes over as Latin-1: "☃" in UTF-8 arrives as three characters.
+  const agent = Buffer.from('snow ☃ é', 'utf8').toString('latin1');
+  const line = accessLine({ method: 'GET', url: '/', httpVersion: '1.1', headers: { 'user-agent': agent, referer: 'r\u00ff\u2603\u{1F600}' } }, facts);
+  assert.match(line, / "r\\xFF\\xE2\\x98\\x83\\xF0\\x9F\\x98\\x80" "snow \\xE2\\x98\\x83 \\xC3\\xA9" /);
+  assert.match(line, /^[\x20-\x7e]*$/);
+});
+
 test('a request line the parser could not split is logged as received', () => {
   const line = accessLine({ httpVersion: '1.1', headers: {} }, { ...facts, status: 400, bytes: 0, requestLine: 'GARBAGE\x7f' });
-  assert.match(line, /\] "GARBAGE\\x7f" 400 0 "-" "-" /);
+  assert.match(line, /\] "GARBAGE\\x7F" 400 0 "-" "-" /);
 });
 
 test('lines one after another share nothing (the pieces array is reused)', () => {
