@@ -1,6 +1,6 @@
 // The stacks under test, each serving its own copy of the same app folder:
 //   ng    nginx (reverse proxy + static files) → gunicorn, 2 sync workers (Flask app)
-//   ss    servestack serve, pool of 2 workers, default dispatch (prefetch 5) (Flask app)
+//   ss    servestack serve, pool of 2 workers, default dispatch (prefetch 8) (Flask app)
 //   ss0   servestack serve, pool of 2 workers, --prefetch 0 (strictly one request per worker)
 //   nu    nginx → uvicorn, 2 workers, uvloop + httptools (FastAPI app)
 //   ssa   servestack serve, pool of 2 workers, "interface": "asgi" (the same FastAPI app)
@@ -42,7 +42,7 @@ const fixedKind = (kind) => () => kind;
  */
 export const STACKS = {
   ng: { id: 'ng', label: 'nginx + gunicorn', short: 'nginx+gunicorn', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: startNginxGunicorn },
-  ss: { id: 'ss', label: 'ServeStack (prefetch 5, default)', short: 'ServeStack', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss' }) },
+  ss: { id: 'ss', label: 'ServeStack (prefetch 8, default)', short: 'ServeStack', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss' }) },
   ss0: { id: 'ss0', label: 'ServeStack (--prefetch 0, strict)', short: 'ServeStack strict', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss0', prefetch: 0 }) },
   nu: { id: 'nu', label: 'nginx + uvicorn (uvloop, httptools)', short: 'nginx+uvicorn', app: 'fastapi', needs: ['nginx', 'uvicorn', 'fastapi'], start: startNginxUvicorn },
   ssa: { id: 'ssa', label: 'ServeStack (FastAPI, interface asgi)', short: 'ServeStack asgi', app: 'fastapi', needs: ['fastapi', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ssa', asgi: true }) },
