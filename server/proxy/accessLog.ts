@@ -114,6 +114,9 @@ export function sentBodyLength(req: IncomingMessage, res: ServerResponse): numbe
   if (req.method === 'HEAD' || res.statusCode === 304) return 0;
   const header = res.getHeader('content-length');
   if (header !== undefined) return Number(header);
+  // Node keeps the Content-Length of the head it wrote (writeHead's, or end()'s implicit one).
+  const written = (res as unknown as { _contentLength?: number | null })._contentLength;
+  if (typeof written === 'number') return written;
   const head = (res as unknown as { _header?: string | null })._header;
   const match = head ? /\r\ncontent-length: *(\d+)/i.exec(head) : null;
   return match ? Number(match[1]) : 0;

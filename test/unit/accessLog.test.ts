@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accessLine, timeLocal } from '../../server/proxy/accessLog';
+import { accessLine, sentBodyLength, timeLocal } from '../../server/proxy/accessLog';
 
 const facts = { remoteAddr: '127.0.0.1', status: 200, bytes: 13, startedAt: 1000, endedAt: 1012.3456 };
 
@@ -41,4 +41,30 @@ test('lines one after another share nothing (the pieces array is reused)', () =>
   const b = accessLine({ method: 'POST', url: '/two', httpVersion: '1.1', headers: {} }, { ...facts, requestLine: undefined });
   assert.match(a, /"GET \/one HTTP\/1\.1" .* "A" .* w=p:1$/);
   assert.match(b, /"POST \/two HTTP\/1\.1" .* "-" "-" .* w=-$/);
+});
+
+test('the logged body length is what the head declared, 0 for HEAD, 304 and a chunked body', async () => {
+  const http = await import('node:http');
+  const seen = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    res.on('finish', () => seen.set(`${req.method} ${req.url}`, sentBodyLength(req, res)));
+    if (req.url === '/declared') res.writeHead(200, ['Content-Length', '5', 'Content-Type', 'text/plain']).end('hello');
+    else if (req.url === '/implicit') res.end('implicit body');
+    else if (req.url === '/set') res.setHeader('Content-Length', '3').end('abc');
+    else if (req.url === '/chunked') { res.write('a'); res.end('b'); }
+    else res.writeHead(304).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    for (const [method, path] of [['GET', '/declared'], ['HEAD', '/declared'], ['GET', '/implicit'], ['GET', '/set'], ['GET', '/chunked'], ['GET', '/not-modified']]) {
+      await fetch(`http://127.0.0.1:${port}${path}`, { method }).then((r) => r.arrayBuffer());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(Object.fromEntries(seen), {
+      'GET /declared': 5, 'HEAD /declared': 0, 'GET /implicit': 13, 'GET /set': 3, 'GET /chunked': 0, 'GET /not-modified': 0,
+    });
+  } finally {
+    server.close();
+  }
 });
