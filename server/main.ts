@@ -65,7 +65,7 @@ export interface ApplyOutcome {
 
 // How many requests a busy worker may hold beyond the one it runs. Deep enough to keep it
 // working while the front waits for a core (at c=64 on 2 cores, 5 left the workers asleep
-// 40 % of the time: perf sched, bench/RESULTS.md 2026-12-02 08:30); a request prefetched
+// 40 % of the time: perf sched, bench/RESULTS.md, 2026-12-02 07:00–09:20); a request prefetched
 // behind a slow one is still taken back, so the mixed scenario's fast p99 stays put.
 const DEFAULT_PREFETCH = 8;
 
