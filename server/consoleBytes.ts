@@ -30,10 +30,7 @@ export class ConsoleBytes {
       return;
     }
     if (this.used + most > CHUNK_BYTES) this.seal();
-    if (this.chunk === undefined) {
-      this.chunk = this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
-      this.chunkMemory.add(this.chunk.buffer);
-    }
+    if (this.chunk === undefined) this.chunk = this.spare.pop() ?? this.newChunk();
     this.used += this.chunk.write(text, this.used, 'utf8');
     if (newline) this.chunk[this.used++] = 0x0a;
   }
@@ -57,6 +54,12 @@ export class ConsoleBytes {
   done(piece: Buffer): void {
     if (!this.chunkMemory.has(piece.buffer) || this.spare.length >= SPARE_CHUNKS) return;
     this.spare.push(Buffer.from(piece.buffer, 0, CHUNK_BYTES));
+  }
+
+  private newChunk(): Buffer {
+    const chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    this.chunkMemory.add(chunk.buffer);
+    return chunk;
   }
 
   private seal(): void {

@@ -107,14 +107,15 @@ export function accessLine(req: AccessRequest, facts: AccessFacts): string {
 
 /**
  * The body length for the log when the handler itself answered (static files, error
- * pages). They pass their headers to writeHead, which getHeader cannot see, so the
- * head as it went out is read instead; a response without a length (chunked) logs 0.
+ * pages). They pass their headers to writeHead, which getHeader cannot see: the length
+ * Node kept from the head it wrote is read instead, or, on a Node that keeps none (the
+ * property is internal; the extension runs the server on the editor's Node), the head's
+ * text. A response without a length (chunked) logs 0.
  */
 export function sentBodyLength(req: IncomingMessage, res: ServerResponse): number {
   if (req.method === 'HEAD' || res.statusCode === 304) return 0;
   const header = res.getHeader('content-length');
   if (header !== undefined) return Number(header);
-  // Node keeps the Content-Length of the head it wrote (writeHead's, or end()'s implicit one).
   const written = (res as unknown as { _contentLength?: number | null })._contentLength;
   if (typeof written === 'number') return written;
   const head = (res as unknown as { _header?: string | null })._header;
