@@ -116,6 +116,8 @@ function fail(message) {
   process.exit(2);
 }
 const log = (text) => process.stderr.write(`bench: ${text}\n`);
+/** How long after the last run the at-rest memory sample is taken. */
+const REST_MS = 10_000;
 
 // ── preflight ──────────────────────────────────────────────────────────────────
 const pyImports = (mods) => {
@@ -151,7 +153,7 @@ const wrkRuns = scenarios.reduce((n, s) => n + s.stacks.length * (options.runs +
 const warmups = scenarios.reduce((n, s) => n + s.stacks.length, 0);
 const quietBudgetS = Math.min(180, options.quietWait * wrkRuns);
 const coldS = coldStart ? options.coldRuns * 8 : 0;
-const estimateS = wrkRuns * (options.duration + 2) + warmups * (options.warmup + 1) + startIds.length * 20 + coldS + 30;
+const estimateS = wrkRuns * (options.duration + 2) + warmups * (options.warmup + 1) + startIds.length * 20 + coldS + REST_MS / 1000 + 30;
 const deadlineS = estimateS + quietBudgetS + 180;
 const estimateMinS = estimateS - scenarios.reduce((n, s) => n + s.stacks.length * options.retries, 0) * (options.duration + 2);
 const deadline = setTimeout(() => {
@@ -315,8 +317,12 @@ async function main() {
     }
   } finally {
     clearInterval(sampler);
-    // The "after the bench" sample: every stack, after the last run of all.
-    for (const st of running.values()) st.sampleMemory({ pss: true });
+    // The "after the bench" samples: every stack right after the last run of all, and at
+    // rest REST_MS later, as a server sits in the editor between spells of use.
+    for (const st of running.values()) st.sampleMemory({ pss: true, mark: 'after' });
+    log(`memory: waiting ${REST_MS / 1000} s for the at-rest sample`);
+    await sleep(REST_MS);
+    for (const st of running.values()) st.sampleMemory({ mark: 'rest' });
   }
   const memory = Object.fromEntries([...running].map(([id, st]) => [id, st.memorySummary()]));
   for (const [id, st] of running) {

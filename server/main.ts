@@ -31,6 +31,7 @@ import { prepareServerTls, type ServerTls } from './tls/serverTls';
 import { TrustWatch } from './tls/trustWatch';
 import { TempFiles } from './upstream/tempFiles';
 import { VERSION } from './version';
+import { IdleHeap } from './idleHeap';
 import { lanAddress, namedUrl } from './network';
 import { expandPathPrefix, trustList } from './proxy/trustedFront';
 
@@ -79,6 +80,7 @@ export class RunningServer implements ControlTarget {
   private readonly codeWatchers = new Map<string, CodeWatcher>();
   private readonly codeWatcherKeys = new Map<string, string>();
   private workerRefreshTimer: NodeJS.Timeout | undefined;
+  private idleHeap: IdleHeap | undefined;
   private readonly lastSentFigures = new Map<number, string>();
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: ControlEvent) => void>();
@@ -163,6 +165,12 @@ export class RunningServer implements ControlTarget {
     // figures moved, at most once a second, so views never go stale.
     this.workerRefreshTimer = setInterval(() => this.refreshWorkers(), 1000);
     this.workerRefreshTimer.unref();
+    const proxy = this.proxy;
+    this.idleHeap = new IdleHeap({
+      activity: () => proxy.requestsSeen,
+      collected: (before, after, ms) => this.logger.debug('server', `quiet after load: the heap went from ${mib(before)} to ${mib(after)} MiB (one full GC, ${ms.toFixed(1)} ms)`),
+    });
+    this.idleHeap.start();
     this.metrics.setQueueDepthSource(() => Object.fromEntries([...this.pools].map(([name, p]) => [name, p.queueDepth])));
     try {
       const bound = await this.proxy.listen(this.config.listen);
@@ -570,6 +578,7 @@ export class RunningServer implements ControlTarget {
     this.devLoop?.close();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.workerRefreshTimer) clearInterval(this.workerRefreshTimer);
+    this.idleHeap?.stop();
     // One deadline for the proxy's drain and the workers' stop together (protocol.ts SHUTDOWN).
     const deadline = performance.now() + SHUTDOWN.drainMs;
     this.tls?.stop();
@@ -644,4 +653,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const server = new RunningServer(options.config, options);
   await server.start();
   return server;
+}
+
+function mib(bytes: number): string {
+  return (bytes / (1024 * 1024)).toFixed(1);
 }

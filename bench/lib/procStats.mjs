@@ -68,12 +68,12 @@ export class MemoryTracker {
     this.kindByPid = new Map();
     /** @type {Record<string, number>} highest sum of VmRSS per kind at one sample */
     this.peakRssByKind = {};
-    /** @type {Record<string, number>} the last sample's sum of VmRSS per kind */
-    this.lastRssByKind = {};
+    /** @type {Record<string, Record<string, number>>} VmRSS per kind of the samples marked "after" and "rest" */
+    this.markedRssByKind = {};
   }
 
-  /** Samples every process once; returns this sample's VmRSS sum per kind. */
-  sample({ pss = false } = {}) {
+  /** Samples every process once; returns this sample's VmRSS sum per kind. `mark` keeps it as that moment's. */
+  sample({ pss = false, mark = undefined } = {}) {
     let rss = 0;
     let pssSum = 0;
     const byKind = {};
@@ -91,7 +91,7 @@ export class MemoryTracker {
     this.peakRssKb = Math.max(this.peakRssKb, rss);
     if (pss) this.peakPssKb = Math.max(this.peakPssKb, pssSum);
     for (const [kind, kb] of Object.entries(byKind)) this.peakRssByKind[kind] = Math.max(kb, this.peakRssByKind[kind] ?? 0);
-    this.lastRssByKind = byKind;
+    if (mark) this.markedRssByKind[mark] = byKind;
     return byKind;
   }
 
@@ -100,7 +100,7 @@ export class MemoryTracker {
     for (const kb of this.hwmByPid.values()) hwm += kb;
     const kinds = {};
     for (const [pid, kind] of this.kindByPid) {
-      const c = (kinds[kind] ??= { count: 0, hwmKb: 0, peakRssKb: this.peakRssByKind[kind] ?? 0, afterRssKb: this.lastRssByKind[kind] ?? 0 });
+      const c = (kinds[kind] ??= { count: 0, hwmKb: 0, peakRssKb: this.peakRssByKind[kind] ?? 0, afterRssKb: this.markedRssByKind.after?.[kind] ?? 0, restRssKb: this.markedRssByKind.rest?.[kind] ?? 0 });
       c.count += 1;
       c.hwmKb += this.hwmByPid.get(pid) ?? 0;
     }

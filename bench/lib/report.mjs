@@ -191,16 +191,17 @@ export function renderSection(result) {
   if (Object.keys(result.memory).length) {
     L.push('### Memory (whole run, all scenarios)');
     L.push('');
-    L.push('Sum over the stack\'s processes. RSS counts pages shared between processes (gunicorn\'s forked workers share their parent\'s) once per process; PSS splits them. "After the bench": the last sample, taken after the last run of all, before the stacks stop.');
+    L.push('Sum over the stack\'s processes. RSS counts pages shared between processes (gunicorn\'s forked workers share their parent\'s) once per process; PSS splits them. "Right after": a sample taken as the last run of all ends; "at rest": 10 s later, the stacks idle, before they stop.');
     L.push('');
-    L.push('| stack | processes (their Σ VmHWM, MiB) | peak RSS MiB by kind | after the bench, RSS MiB by kind | peak RSS MiB (sampled sum) | Σ VmHWM MiB | peak PSS MiB |');
-    L.push('|---|---|---|---|---:|---:|---:|');
+    L.push('| stack | processes (their Σ VmHWM, MiB) | peak RSS MiB by kind | right after the bench, RSS MiB by kind | at rest, RSS MiB by kind | peak RSS MiB (sampled sum) | Σ VmHWM MiB | peak PSS MiB |');
+    L.push('|---|---|---|---|---|---:|---:|---:|');
     for (const [id, m] of Object.entries(result.memory)) {
       const kinds = Object.entries(m.kinds);
       const procs = kinds.map(([k, { count, hwmKb }]) => `${count} ${k} (${fmtMiB(hwmKb)})`).join(', ');
       const peak = kinds.map(([k, { peakRssKb }]) => `${k} ${fmtMiB(peakRssKb)}`).join(' + ');
       const after = kinds.map(([k, { afterRssKb }]) => `${k} ${fmtMiB(afterRssKb)}`).join(' + ');
-      L.push(`| ${STACKS[id].label} | ${procs} | ${peak} | ${after} | ${fmtMiB(m.peakRssKb)} | ${fmtMiB(m.sumHwmKb)} | ${fmtMiB(m.peakPssKb)} |`);
+      const rest = kinds.map(([k, { restRssKb }]) => `${k} ${fmtMiB(restRssKb)}`).join(' + ');
+      L.push(`| ${STACKS[id].label} | ${procs} | ${peak} | ${after} | ${rest} | ${fmtMiB(m.peakRssKb)} | ${fmtMiB(m.sumHwmKb)} | ${fmtMiB(m.peakPssKb)} |`);
     }
     // The same app served two ways: ServeStack beside the stack it stands in for.
     for (const [id, anchor] of [['ss', 'ng'], ['ss0', 'ng'], ['ssa', 'nu']]) {

@@ -85,7 +85,7 @@ class RunningStack {
     const kinds = {};
     for (const p of parts) {
       for (const [kind, c] of Object.entries(p.kinds)) {
-        const into = (kinds[kind] ??= { count: 0, hwmKb: 0, peakRssKb: 0, afterRssKb: 0 });
+        const into = (kinds[kind] ??= { count: 0, hwmKb: 0, peakRssKb: 0, afterRssKb: 0, restRssKb: 0 });
         for (const f of Object.keys(into)) into[f] += c[f];
       }
     }

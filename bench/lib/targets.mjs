@@ -61,10 +61,11 @@ export function evaluateTargets(result) {
   }
   const node = result.memory.ss?.kinds.node;
   if (node) {
-    const mib = node.afterRssKb / MIB;
+    // At rest: what the editor's server holds between spells of use (the figure right after, beside it).
+    const mib = node.restRssKb / MIB;
     out.push({
-      target: `Node RSS after the bench (ServeStack's front, default dispatch) ≤ ${NODE_RSS_TARGET_MIB} MiB`,
-      figure: `${mib.toFixed(1)} MiB (peak ${(node.peakRssKb / MIB).toFixed(1)} MiB)`,
+      target: `Node RSS after the bench, at rest 10 s later (ServeStack's front, default dispatch) ≤ ${NODE_RSS_TARGET_MIB} MiB`,
+      figure: `${mib.toFixed(1)} MiB (right after the last run ${(node.afterRssKb / MIB).toFixed(1)}, peak ${(node.peakRssKb / MIB).toFixed(1)} MiB)`,
       verdict: mib <= NODE_RSS_TARGET_MIB ? 'met' : 'not met',
     });
   }

@@ -111,6 +111,8 @@ export class ProxyServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   readonly scheme: 'http' | 'https';
   private inFlight = 0;
+  /** Requests and upgrades that have arrived, ever (idleHeap.ts watches it move). */
+  requestsSeen = 0;
   private drainWaiters: Array<() => void> = [];
   /** The last Host header seen, and its SERVER_NAME (serverNameOf). */
   private lastHost = '';
@@ -294,6 +296,7 @@ export class ProxyServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    this.requestsSeen++;
     this.record.tap?.(req, res);
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
     this.inFlight++;
@@ -379,6 +382,7 @@ export class ProxyServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.requestsSeen++;
     const refusal = admitRequest(req, this.routes.limits);
     if (refusal) return this.front.refuseOnSocket(req, socket, refusal);
     if (!isWebSocketUpgrade(req)) return this.front.replayAsPlainRequest(req, socket, head);
