@@ -222,15 +222,16 @@ class Exchange implements ResponseSink {
   }
 
   /**
-   * The whole answer arrived at once (a small one, in one read from the worker): the
-   * upstream is done with it, so nothing is held for a slow client here: Node's socket
-   * buffer keeps the bytes, which are in memory already. One end() sends head and body.
+   * The whole answer arrived at once (in one frame from the worker): the upstream is done
+   * with it. A small one goes out in one end(), head and body: Node's socket buffer keeps
+   * the bytes, which are in memory already. A large one goes through the buffer.
    */
   complete(status: number, headers: [string, string][], body: Buffer | undefined): void {
     if (this.over) return;
     const wrap = this.sendHead(status, headers);
-    if (wrap) {
-      // Compressed: through the stage and the buffer, as a streamed answer goes.
+    // Compressed, or larger than the memory a response may hold: through the stage and
+    // the buffer, as a streamed answer goes (a slow client's share waits in the temp file).
+    if (wrap || (body && body.length > this.options.bufferSize)) {
       this.startBody(wrap);
       if (body) this.body!.write(body);
       this.end();

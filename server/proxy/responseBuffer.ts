@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { TempFile, TempFiles } from '../upstream/tempFiles';
 
+/** The least read from the temp file; a read is as large as the memory allowance when that is larger. */
 const FILE_READ_BYTES = 64 * 1024;
 
 export interface ResponseBufferOptions {
@@ -19,6 +20,9 @@ export interface ResponseBufferOptions {
   pauseUpstream(): void;
   resumeUpstream(): void;
 }
+
+/** How long a client may take a large chunk from memory before the rest of it moves to the temp file (ms). */
+const SPILL_AFTER_MS = 100;
 
 /** A stretch of the answer not sent yet: bytes in memory, or a region of the temp file. */
 type Segment = { buffer: Buffer; start?: undefined; end?: undefined } | { buffer?: undefined; start: number; end: number };
@@ -38,6 +42,7 @@ export class ResponseBuffer {
   private finished = false;
   /** Body bytes given to the response, for the access log. */
   private handedOn = 0;
+  private spillTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly res: ServerResponse, private readonly options: ResponseBufferOptions) {
     res.on('drain', this.onDrain);
@@ -50,9 +55,44 @@ export class ResponseBuffer {
 
   write(chunk: Buffer): void {
     if (this.finished) return;
+    if (chunk.length > this.options.bufferSize && this.options.maxTempFileSize > 0) return this.writeLarge(chunk);
     if (!this.clientBlocked && !this.holding) return this.send(chunk);
     this.hold(chunk);
   }
+
+  /**
+   * A chunk larger than the memory allowance (a whole answer that came in one frame). It
+   * is in memory already, so it waits there while the client takes it, in pieces of the
+   * allowance; a client that has not taken it within SPILL_AFTER_MS gets the rest from the
+   * temp file, and the chunk's memory is freed once the bytes are there and Node has
+   * written the piece it holds. Twenty slow clients of a 24 MiB answer held 480 MiB
+   * before, for as long as they took.
+   */
+  private writeLarge(chunk: Buffer): void {
+    // Chunks waiting for the temp file are ahead of this one: it waits behind them.
+    if (this.opening || this.waitingForFile.length) return this.hold(chunk);
+    this.queue.push({ buffer: chunk });
+    this.inMemory += chunk.length;
+    this.spillTimer ??= setTimeout(this.spillLarge, SPILL_AFTER_MS);
+    this.pump();
+  }
+
+  /** What is left of each large chunk held in memory moves to the temp file, in place in the queue. */
+  private readonly spillLarge = (): void => {
+    this.spillTimer = undefined;
+    if (this.finished || this.options.maxTempFileSize <= 0 || !this.queue.some((segment) => this.isLarge(segment))) return;
+    if (this.opening) return void this.opening.then(this.spillLarge);
+    if (!this.file) return void this.openFile().then(this.spillLarge);
+    for (let i = 0; i < this.queue.length; i++) {
+      const segment = this.queue[i];
+      if (!this.isLarge(segment) || this.file.size + segment.buffer!.length > this.options.maxTempFileSize) continue;
+      const start = this.file.size;
+      this.file.append(segment.buffer!);
+      this.inMemory -= segment.buffer!.length;
+      this.queue[i] = { start, end: this.file.size };
+    }
+    this.checkPressure();
+  };
 
   /** The upstream is done: end once the client has taken everything. */
   end(): void {
@@ -72,6 +112,7 @@ export class ResponseBuffer {
   release(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.spillTimer) clearTimeout(this.spillTimer);
     this.res.off('drain', this.onDrain);
     this.queue.length = 0;
     this.waitingForFile = [];
@@ -105,33 +146,45 @@ export class ResponseBuffer {
       this.toFile(chunk);
     } else if (!this.file) {
       this.waitingForFile.push(chunk);
-      this.opening = this.options.tempFiles.create().then(
-        (file) => {
-          this.opening = undefined;
-          if (this.finished) return file.close();
-          this.file = file;
-          file.onWritten = () => this.checkPressure();
-          const waiting = this.waitingForFile;
-          this.waitingForFile = [];
-          for (const c of waiting) this.hold(c);
-          this.pump();
-        },
-        () => {
-          // No temp file can be had: memory alone, and the upstream waits when it is full.
-          this.opening = undefined;
-          this.options.maxTempFileSize = 0;
-          const waiting = this.waitingForFile;
-          this.waitingForFile = [];
-          for (const c of waiting) this.hold(c);
-          this.pump();
-        },
-      );
+      void this.openFile();
     } else {
       // Both full: keep this chunk in memory and hold the upstream until the client catches up.
       this.queue.push({ buffer: chunk });
       this.inMemory += chunk.length;
     }
     this.checkPressure();
+  }
+
+  private isLarge(segment: Segment): boolean {
+    return segment.buffer !== undefined && segment.buffer.length > this.options.bufferSize;
+  }
+
+  /** Opens the temp file; the chunks that waited for it are held again, in order. */
+  private openFile(): Promise<void> {
+    const settle = (): void => {
+      this.opening = undefined;
+      const waiting = this.waitingForFile;
+      this.waitingForFile = [];
+      for (const c of waiting) this.hold(c);
+      this.pump();
+    };
+    this.opening = this.options.tempFiles.create().then(
+      (file) => {
+        if (this.finished) {
+          this.opening = undefined;
+          return file.close();
+        }
+        this.file = file;
+        file.onWritten = () => this.checkPressure();
+        settle();
+      },
+      () => {
+        // No temp file can be had: memory alone, and the upstream waits when it is full.
+        this.options.maxTempFileSize = 0;
+        settle();
+      },
+    );
+    return this.opening;
   }
 
   private toFile(chunk: Buffer): void {
@@ -172,9 +225,16 @@ export class ResponseBuffer {
       const head = this.queue[0];
       if (!head) break;
       if (head.buffer !== undefined) {
-        this.queue.shift();
-        this.inMemory -= head.buffer.length;
-        this.send(head.buffer);
+        // A large chunk goes in pieces of the allowance, so that when the rest moves to the
+        // temp file, Node holds at most one piece of it for the socket. (A piece is a view
+        // of the chunk, which lives until Node has written it: copying the pieces made a
+        // fast client's 24 MiB download take half again as long.)
+        const large = this.isLarge(head);
+        const piece = large ? head.buffer.subarray(0, this.options.bufferSize) : head.buffer;
+        if (large) head.buffer = head.buffer.subarray(piece.length);
+        else this.queue.shift();
+        this.inMemory -= piece.length;
+        this.send(piece);
         continue;
       }
       this.readFileSegment(head);
@@ -185,6 +245,7 @@ export class ResponseBuffer {
     this.checkPressure();
     if (this.ended && !this.holding && !this.reading && !this.opening) {
       this.finished = true;
+      if (this.spillTimer) clearTimeout(this.spillTimer);
       this.res.off('drain', this.onDrain);
       this.file?.close();
       this.file = undefined;
@@ -194,7 +255,9 @@ export class ResponseBuffer {
 
   private readFileSegment(segment: { start: number; end: number }): void {
     this.reading = true;
-    const length = Math.min(FILE_READ_BYTES, segment.end - segment.start);
+    // Up to the memory allowance a read: a client that keeps up gets the file back in few
+    // trips through the thread pool, and no more than the allowance is in memory.
+    const length = Math.min(Math.max(FILE_READ_BYTES, this.options.bufferSize), segment.end - segment.start);
     this.file!.read(segment.start, length).then(
       (data) => {
         this.reading = false;

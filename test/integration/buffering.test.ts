@@ -181,6 +181,39 @@ describe('response buffering', { skip: python ? false : 'no python3 found' }, ()
     }
   });
 
+  test('a large answer that came whole in one frame waits for a slow client in the temp file, and is logged with what left', async () => {
+    const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
+    try {
+      const want = expectedSha(32);
+      const fast = await download(served.server.url + 'whole?mib=32');
+      assert.deepEqual([fast.status, fast.length, fast.sha256], [200, 32 * 1024 * 1024, want]);
+      let spilled = 0;
+      const slow = await download(served.server.url + 'whole?mib=32', async () => {
+        await eventually(() => tempFds(served) > 0, 5000, 'the rest of the answer to move to a temp file');
+        spilled = tempFds(served);
+      });
+      assert.equal(spilled, 1);
+      assert.deepEqual([slow.status, slow.length, slow.sha256], [200, 32 * 1024 * 1024, want]);
+      await eventually(() => tempFds(served) === 0, 5000, 'the temp file to be closed');
+      // A client that leaves after its first bytes: 499, with what left for it, not the answer's size.
+      await new Promise<void>((resolve) => {
+        const req = http.get(served.server.url + 'whole?mib=32&left=1', { agent: false }, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => undefined);
+      });
+      const line = await eventually(() => /"GET \/whole\?mib=32&left=1 HTTP\/1\.1" (\d+) (\d+)/.exec(served.server.output()), 5000, 'the access line of the client that left');
+      assert.equal(line[1], '499');
+      assert.ok(Number(line[2]) < 32 * 1024 * 1024, `logged ${line[2]} bytes`);
+      await eventually(() => tempFds(served) === 0, 5000, 'no temp file left open');
+    } finally {
+      await served.close();
+    }
+  });
+
   test('with both buffers full the app is held back, then resumed: the answer still arrives whole', async () => {
     // No temp file and a small memory buffer: the last resort, a Pause frame, then its Resume.
     const served = await serveApp({ pools: POOL(1, { threads: 2, timeout: '60s' }), routes: [{ path: '/', pool: 'web' }], limits: { bufferSize: '128k', maxTempFileSize: 0 } });
