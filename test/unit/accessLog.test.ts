@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accessLine, sentBodyLength, timeLocal } from '../../server/proxy/accessLog';
+import { accessLine, seconds, sentBodyLength, timeLocal } from '../../server/proxy/accessLog';
 
 const facts = { remoteAddr: '127.0.0.1', status: 200, bytes: 13, startedAt: 1000, endedAt: 1012.3456 };
 
@@ -36,11 +36,18 @@ test('a request line the parser could not split is logged as received', () => {
   assert.match(line, /\] "GARBAGE\\x7F" 400 0 "-" "-" /);
 });
 
-test('lines one after another share nothing (the pieces array is reused)', () => {
+test('lines one after another share nothing', () => {
   const a = accessLine({ method: 'GET', url: '/one', httpVersion: '1.1', headers: { 'user-agent': 'A' } }, { ...facts, worker: 'p:1' });
   const b = accessLine({ method: 'POST', url: '/two', httpVersion: '1.1', headers: {} }, { ...facts, requestLine: undefined });
   assert.match(a, /"GET \/one HTTP\/1\.1" .* "A" .* w=p:1$/);
   assert.match(b, /"POST \/two HTTP\/1\.1" .* "-" "-" .* w=-$/);
+});
+
+test('times are seconds with three decimals, rounded to the millisecond, as NGINX writes $request_time', () => {
+  const cases: Array<[number, string]> = [[0, '0.000'], [0.4, '0.000'], [0.6, '0.001'], [4.4, '0.004'], [12, '0.012'], [123.4, '0.123'], [999.6, '1.000'], [1234.5, '1.235'], [61_000, '61.000']];
+  for (const [ms, text] of cases) assert.equal(seconds(ms), text, `${ms} ms`);
+  for (let ms = 0; ms < 5000; ms += 0.37) assert.equal(Number(seconds(ms)), Math.round(ms) / 1000, `${ms} ms`);
+  assert.equal(seconds(-2), '-0.002');
 });
 
 test('the logged body length is what the head declared, 0 for HEAD, 304 and a chunked body', async () => {
