@@ -108,7 +108,7 @@ export class ResponseBuffer {
     this.res.destroy();
   }
 
-  /** The client went away: drop what is held. */
+  /** Done with the answer (all of it sent, or the client went away): drop what is held, close the temp file. */
   release(): void {
     if (this.finished) return;
     this.finished = true;
@@ -244,11 +244,7 @@ export class ResponseBuffer {
     if (!this.queue.some((s) => s.buffer === undefined) && this.file && !this.opening) this.file.reset();
     this.checkPressure();
     if (this.ended && !this.holding && !this.reading && !this.opening) {
-      this.finished = true;
-      if (this.spillTimer) clearTimeout(this.spillTimer);
-      this.res.off('drain', this.onDrain);
-      this.file?.close();
-      this.file = undefined;
+      this.release();
       this.res.end();
     }
   }
