@@ -10,6 +10,7 @@ import type { LogLine } from './protocol';
 export type LogListener = (line: LogLine) => void;
 type Level = LogLine['level'];
 const LEVEL_RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const NO_EXTRA: { workerId?: number; pool?: string } = Object.freeze({});
 
 /** The last `size` lines, oldest first, without copying on every push. */
 class Ring {
@@ -67,8 +68,8 @@ export class Logger {
     return merged.slice(-n);
   }
 
-  log(level: Level, source: LogLine['source'], text: string, extra: { workerId?: number; pool?: string } = {}): void {
-    const now = Date.now();
+  /** `now`: the line's epoch ms when the caller has it already (an access line's, wallClock.ts). */
+  log(level: Level, source: LogLine['source'], text: string, extra: { workerId?: number; pool?: string } = NO_EXTRA, now = Date.now()): void {
     const line: LogLine = { time: now, level, source, text };
     // Set one by one: a spread of `extra` per access line was a measurable share of logging it.
     if (extra.workerId !== undefined) line.workerId = extra.workerId;

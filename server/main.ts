@@ -285,7 +285,7 @@ export class RunningServer implements ControlTarget {
         metrics.recordRequest(r.route, r.pool, r.status, r.ms);
         inspector.record(r);
       },
-      { tap: (req: Parameters<RequestInspector['tap']>[0], res: Parameters<RequestInspector['tap']>[1]) => inspector.tap(req, res), refused },
+      { tap: (req: Parameters<RequestInspector['tap']>[0], res: Parameters<RequestInspector['tap']>[1], arrivedPerf: number) => inspector.tap(req, res, arrivedPerf), refused },
     );
   }
 

@@ -15,6 +15,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { ServeStackError } from '../errors';
 import { type MessageTap, TappedRequest, TappedResponse } from '../proxy/tappedMessages';
+import { wallTimeOf } from '../wallClock';
 import type { CapturedBody, InspectedHeader, InspectedRequest, LogLine, ReplayEdit, RequestSummary } from '../protocol';
 
 /** What the proxy reports once per request (server/proxy/server.ts `RequestRecord`). */
@@ -99,15 +100,18 @@ class BodyCopy {
 
 /** One request's tap: body sizes always, copies of the bodies only while watched (one object per request otherwise). */
 class Capture implements MessageTap {
-  readonly arrivedAt = Date.now(); // epoch ms
-  readonly arrivedPerf = performance.now();
   headAtPerf: number | undefined = undefined;
   requestSize = 0;
   responseSize = 0;
   private readonly requestCopy: BodyCopy | undefined;
   private readonly responseCopy: BodyCopy | undefined;
 
-  constructor(maxBodyBytes: number, readonly replayOf: number | undefined) {
+  constructor(
+    /** performance.now() as the request arrived (the proxy's own reading: no clock call per request here). */
+    readonly arrivedPerf: number,
+    maxBodyBytes: number,
+    readonly replayOf: number | undefined,
+  ) {
     this.requestCopy = maxBodyBytes > 0 ? new BodyCopy(maxBodyBytes) : undefined;
     this.responseCopy = maxBodyBytes > 0 ? new BodyCopy(maxBodyBytes) : undefined;
   }
@@ -161,7 +165,7 @@ class Entry {
 
   constructor(readonly id: number, r: InspectorRecord, capture: Capture) {
     const workerId = r.worker ? Number(r.worker.slice(r.worker.lastIndexOf(':') + 1)) : NaN;
-    this.time = capture.arrivedAt;
+    this.time = wallTimeOf(capture.arrivedPerf);
     this.method = r.req.method ?? 'GET';
     this.url = r.req.url ?? '/';
     this.status = r.status;
@@ -232,8 +236,10 @@ export class RequestInspector {
    * listener made with `tappedMessageClasses` can be tapped; other requests are still
    * recorded, without bodies.
    */
-  tap(req: IncomingMessage, res: ServerResponse): void {
-    const capture = new Capture(this.watched() ? this.maxBodyBytes : 0, req.socket.remotePort !== undefined ? this.replayPorts.get(req.socket.remotePort) : undefined);
+  tap(req: IncomingMessage, res: ServerResponse, arrivedPerf = performance.now()): void {
+    // The replay lookup reads the socket's peer port: only while a replay is in flight.
+    const replayOf = this.replayPorts.size > 0 && req.socket.remotePort !== undefined ? this.replayPorts.get(req.socket.remotePort) : undefined;
+    const capture = new Capture(arrivedPerf, this.watched(wallTimeOf(arrivedPerf)) ? this.maxBodyBytes : 0, replayOf);
     // Kept on the request where it can be: a WeakMap entry per request is GC work (ephemerons).
     if (req instanceof TappedRequest) req.tap = capture;
     else this.captures.set(req, capture);

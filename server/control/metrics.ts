@@ -63,7 +63,8 @@ class WindowStats {
   idleSamples = 0;
   readonly hist = new Uint32Array(HISTOGRAM_BUCKETS);
 
-  add(status: number, ms: number): void {
+  /** `bucket`: bucketOf(ms), computed once for the total, route and pool windows. */
+  add(status: number, ms: number, bucket: number): void {
     this.requests++;
     if (status >= 200) {
       if (status < 300) this.s2xx++;
@@ -73,7 +74,7 @@ class WindowStats {
     }
     if (ms < this.min) this.min = ms;
     if (ms > this.max) this.max = ms;
-    this.hist[bucketOf(ms)]++;
+    this.hist[bucket]++;
   }
 
   percentile(q: number): number {
@@ -136,9 +137,10 @@ export function createMetrics(now: () => number = () => performance.now()): Metr
   let windowStart = now();
 
   function recordRequest(route: string, pool: string | undefined, status: number, ms: number): void {
-    total.add(status, ms);
-    statsFor(routes, route).add(status, ms);
-    if (pool !== undefined) statsFor(pools, pool).add(status, ms);
+    const bucket = bucketOf(ms);
+    total.add(status, ms, bucket);
+    statsFor(routes, route).add(status, ms, bucket);
+    if (pool !== undefined) statsFor(pools, pool).add(status, ms, bucket);
   }
 
   function drain(map: Map<string, WindowStats>, seconds: number, out: Record<string, RouteMetrics>): void {

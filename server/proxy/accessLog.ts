@@ -61,6 +61,8 @@ export interface AccessFacts {
   worker?: string; // "pool:id"
   /** The request line as received, when the parser could not split it (NGINX logs $request so). */
   requestLine?: string;
+  /** Epoch ms for the line's time (wallClock.ts, from endedAt); default now. */
+  wallTime?: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export function accessLine(req: AccessRequest, facts: AccessFacts): string {
   return (
     facts.remoteAddr +
     ' - - [' +
-    timeLocal(Date.now()) +
+    timeLocal(facts.wallTime ?? Date.now()) +
     '] "' +
     request +
     '" ' +

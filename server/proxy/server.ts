@@ -30,6 +30,7 @@ import { resolveMount, type FrontTrust } from './trustedFront';
 import { ExtraListener } from './extraListener';
 import type { DevLoopFront } from '../devloop/devLoop';
 import { http2Classes } from './http2Compat';
+import { wallTimeOf } from '../wallClock';
 
 /** A certificate chain and its key (PEM), for HTTPS. */
 export interface ListenerCertificate {
@@ -83,7 +84,7 @@ export interface RequestRecord {
  * arrives, before anything reads it (the inspector copies the bodies as they pass).
  */
 export type RequestRecorder = ((record: RequestRecord) => void) & {
-  tap?: (req: IncomingMessage, res: ServerResponse) => void;
+  tap?: (req: IncomingMessage, res: ServerResponse, arrivedPerf: number) => void;
   /** A request the front refused on the socket, before any request object existed (metrics only). */
   refused?: (status: number) => void;
 };
@@ -285,7 +286,10 @@ export class ProxyServer {
     const { req, res, started, remoteAddr, routePath, poolName } = turn;
     const ended = performance.now();
     this.record({ route: routePath, pool: poolName, status, ms: ended - started, bytes, upstreamMs, worker, req, res });
-    this.logger.log('info', 'access', accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker }), poolName ? this.poolExtra(poolName) : NO_EXTRA);
+    // One clock reading serves the record, the line's time and the log's (wallClock.ts).
+    const wallTime = wallTimeOf(ended);
+    const line = accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker, wallTime });
+    this.logger.log('info', 'access', line, poolName ? this.poolExtra(poolName) : NO_EXTRA, wallTime);
   }
 
   /** The log's `{ pool }` for a pool's access lines, one object per pool name (not one per line). */
@@ -297,12 +301,13 @@ export class ProxyServer {
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     this.requestsSeen++;
-    this.record.tap?.(req, res);
+    const started = performance.now();
+    this.record.tap?.(req, res, started);
     const refusal = admitRequest(req, this.routes.limits); // before anything reads the URL: it may be rewritten from absolute-form
     this.inFlight++;
     const routes = this.routes;
     const remoteAddr = clientAddress(req);
-    const turn = new RequestTurn(this, req, res, performance.now(), remoteAddr);
+    const turn = new RequestTurn(this, req, res, started, remoteAddr);
     res.on('close', () => turn.closed());
     if (refusal) return answerRefusal(res, refusal);
     const mount = resolveMount(req.url ?? '/', remoteAddr, req.headers, this.trust);
