@@ -289,7 +289,7 @@ export class ProxyServer {
     // One clock reading serves the record, the line's time and the log's (wallClock.ts).
     const wallTime = wallTimeOf(ended);
     const line = accessLine(req, { remoteAddr, status, bytes, startedAt: started, endedAt: ended, upstreamMs, worker, wallTime });
-    this.logger.log('info', 'access', line, poolName ? this.poolExtra(poolName) : NO_EXTRA, wallTime);
+    this.logger.log('info', 'access', line, poolName ? this.poolExtra(poolName) : undefined, wallTime);
   }
 
   /** The log's `{ pool }` for a pool's access lines, one object per pool name (not one per line). */
@@ -440,8 +440,6 @@ export class ProxyServer {
     };
   }
 }
-
-const NO_EXTRA = {};
 
 /**
  * One request from arrival to its access line: what the line needs, in one object with
