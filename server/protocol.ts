@@ -58,7 +58,7 @@ export const FrameType = {
   End: 20, // response complete
   LoadFailed: 21, // JSON { message, traceback, file?, line? } then exit 4
   Revoked: 22, // the revoked request had not started and was dropped
-  Answer: 23, // a whole response in one frame: [u32 head length][a Start's payload][the body]; no Chunk or End follows
+  Answer: 23, // a whole response in one frame: [u32 head length][a Start's payload][the body]; no Chunk or End follows (a body over 1 MiB comes as Start, Chunks, End)
   // WebSocket sessions (ASGI workers only; docs/worker-contract.md, "WebSockets"). The
   // request id names the session; Pause/Resume (8/9) hold and release the app's sends.
   WsConnect: 32, // → worker: JSON WebSocketHead (the websocket.connect event)

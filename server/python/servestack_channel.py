@@ -68,11 +68,31 @@ json_loads = json.JSONDecoder().decode
 _pack_u32 = struct.Struct(">I").pack
 
 
+# A whole response with a body up to this size goes as one Answer frame; a larger one as
+# Start, Chunks of ANSWER_CHUNK_BYTES and End. The arbiter keeps a frame in memory until
+# its last byte has come: twenty slow clients of a 24 MiB answer in one frame held 480 MiB
+# in the front, where a chunk at a time lets its response buffer spill to the temp file
+# as the bytes come (the chunk size is the default limits.bufferSize).
+ANSWER_MAX_BODY = 1024 * 1024
+ANSWER_CHUNK_BYTES = 256 * 1024
+
+
 def answer_parts(rid, head, body):
-    """A whole response (the head as encode_head makes it, and its body) as one Answer
-    frame, in pieces for one join: the arbiter reads one frame instead of Start, Chunk
-    and End, and holds nothing while it waits for the rest."""
-    return (_pack_header(4 + len(head) + len(body), F_ANSWER, rid), _pack_u32(len(head)), head, body)
+    """A whole response (the head as encode_head makes it, and its body) in pieces for one
+    join: one Answer frame, so that the arbiter reads one frame instead of Start, Chunk and
+    End and holds nothing while it waits for the rest; or, for a body over
+    ANSWER_MAX_BODY, the stream of frames it also is."""
+    size = len(body)
+    if size <= ANSWER_MAX_BODY:
+        return (_pack_header(4 + len(head) + size, F_ANSWER, rid), _pack_u32(len(head)), head, body)
+    parts = [_pack_header(len(head), F_START, rid), head]
+    view = memoryview(body)
+    for at in range(0, size, ANSWER_CHUNK_BYTES):
+        piece = view[at:at + ANSWER_CHUNK_BYTES]
+        parts.append(_pack_header(len(piece), F_CHUNK, rid))
+        parts.append(piece)
+    parts.append(_pack_header(0, F_END, rid))
+    return parts
 
 
 def encode_frames(frames):

@@ -52,6 +52,23 @@ class FrameReaderTest(unittest.TestCase):
         self.assertEqual(reader.feed(pieces[-1]), [frame, (ch.F_BODY_END, 7, b"")])
         self.assertEqual(reader.feed(ch.encode_frames([(ch.F_STOP, 0, b"")])), [(ch.F_STOP, 0, b"")])
 
+    def test_a_whole_answer_is_one_frame_up_to_its_limit_and_a_stream_of_chunks_past_it(self):
+        head = ch.encode_head(200, [("Content-Length", "x")])
+        small = bytes(range(256)) * (ch.ANSWER_MAX_BODY // 256)
+        frames = ch.FrameReader().feed(b"".join(ch.answer_parts(9, head, small)))
+        self.assertEqual([(t, r) for t, r, _ in frames], [(ch.F_ANSWER, 9)])
+        self.assertEqual(frames[0][2], len(head).to_bytes(4, "big") + head + small)
+        big = small + b"tail" + bytes(2 * ch.ANSWER_CHUNK_BYTES)
+        frames = ch.FrameReader().feed(b"".join(ch.answer_parts(9, head, big)))
+        types = [t for t, _, _ in frames]
+        self.assertEqual(types[0], ch.F_START)
+        self.assertEqual(types[-1], ch.F_END)
+        self.assertEqual(set(types[1:-1]), {ch.F_CHUNK})
+        self.assertEqual(frames[0][2], head)
+        self.assertTrue(all(len(p) <= ch.ANSWER_CHUNK_BYTES for _, _, p in frames[1:-1]))
+        self.assertEqual(b"".join(p for _, _, p in frames[1:-1]), big)
+        self.assertEqual({r for _, r, _ in frames}, {9})
+
     def test_the_header_is_length_type_id_big_endian(self):
         self.assertEqual(ch.encode_frames([(ch.F_CHUNK, 258, b"hi")]), b"\x00\x00\x00\x02\x13\x00\x00\x01\x02hi")
 
