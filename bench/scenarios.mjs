@@ -113,6 +113,17 @@ export const SCENARIOS = [
     checks: [fastapiCheck],
   },
   {
+    id: 'threads',
+    name: 'threads',
+    title: 'I/O-bound endpoint (waits 10 ms), threads, 64 connections',
+    what: 'GET /io → Flask waits 10 ms (time.sleep: the GIL is free, as in a query) and answers. 2 workers of 4 threads each: gunicorn\'s gthread vs a ServeStack pool with "threads": 4 (at most 800 req/s either way); beside them the same 2 workers with one thread (at most 200).',
+    path: '/io',
+    connections: 64,
+    stacks: ['ngt', 'sst', 'ng', 'ss'],
+    anchor: 'ngt',
+    checks: [slowCheck('/io', 10, false)],
+  },
+  {
     id: 'mixed',
     name: 'mixed',
     title: 'mixed: 10% of requests sleep 50 ms, 64 connections',

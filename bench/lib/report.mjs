@@ -118,7 +118,7 @@ export function renderSection(result) {
 
     L.push('### Ratios against each scenario\'s anchor');
     L.push('');
-    L.push('The anchor is nginx + gunicorn for the Flask scenarios, nginx + uvicorn for fastapi, the bare node:http server for static. Throughput: above 1× is better. Latency and CPU per request: below 1× is better.');
+    L.push('The anchor is nginx + gunicorn for the Flask scenarios (its gthread workers for threads), nginx + uvicorn for fastapi, the bare node:http server for static. Throughput: above 1× is better. Latency and CPU per request: below 1× is better.');
     L.push('');
     L.push('| scenario | anchor | stack | req/s | p50 | p99 | CPU/req | fast p99 (mixed) |');
     L.push('|---|---|---|---:|---:|---:|---:|---:|');
@@ -204,7 +204,7 @@ export function renderSection(result) {
       L.push(`| ${STACKS[id].label} | ${procs} | ${peak} | ${after} | ${rest} | ${fmtMiB(m.peakRssKb)} | ${fmtMiB(m.sumHwmKb)} | ${fmtMiB(m.peakPssKb)} |`);
     }
     // The same app served two ways: ServeStack beside the stack it stands in for.
-    for (const [id, anchor] of [['ss', 'ng'], ['ss0', 'ng'], ['ssa', 'nu']]) {
+    for (const [id, anchor] of [['ss', 'ng'], ['ss0', 'ng'], ['sst', 'ngt'], ['ssa', 'nu']]) {
       const m = result.memory[id], base = result.memory[anchor];
       if (!m || !base) continue;
       L.push('');

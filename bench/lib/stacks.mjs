@@ -2,6 +2,8 @@
 //   ng    nginx (reverse proxy + static files) → gunicorn, 2 sync workers (Flask app)
 //   ss    servestack serve, pool of 2 workers, default dispatch (prefetch 8) (Flask app)
 //   ss0   servestack serve, pool of 2 workers, --prefetch 0 (strictly one request per worker)
+//   ngt   nginx → gunicorn, 2 gthread workers of 4 threads each (Flask app)
+//   sst   servestack serve, pool of 2 workers, "threads": 4 (Flask app)
 //   nu    nginx → uvicorn, 2 workers, uvloop + httptools (FastAPI app)
 //   ssa   servestack serve, pool of 2 workers, "interface": "asgi" (the same FastAPI app)
 //   node  a bare node:http server answering the 1 KiB static file from memory (the ceiling)
@@ -41,16 +43,18 @@ const fixedKind = (kind) => () => kind;
  * app it serves ("flask", "fastapi", or "static" for the bare ceiling).
  */
 export const STACKS = {
-  ng: { id: 'ng', label: 'nginx + gunicorn', short: 'nginx+gunicorn', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: startNginxGunicorn },
+  ng: { id: 'ng', label: 'nginx + gunicorn', short: 'nginx+gunicorn', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: (ctx) => startNginxGunicorn(ctx, { id: 'ng' }) },
+  ngt: { id: 'ngt', label: 'nginx + gunicorn (gthread, 4 threads)', short: 'nginx+gunicorn gthread', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: (ctx) => startNginxGunicorn(ctx, { id: 'ngt', threads: 4 }) },
   ss: { id: 'ss', label: 'ServeStack (prefetch 8, default)', short: 'ServeStack', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss' }) },
   ss0: { id: 'ss0', label: 'ServeStack (--prefetch 0, strict)', short: 'ServeStack strict', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss0', prefetch: 0 }) },
+  sst: { id: 'sst', label: 'ServeStack (threads 4)', short: 'ServeStack threads', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'sst', threads: 4 }) },
   nu: { id: 'nu', label: 'nginx + uvicorn (uvloop, httptools)', short: 'nginx+uvicorn', app: 'fastapi', needs: ['nginx', 'uvicorn', 'fastapi'], start: startNginxUvicorn },
   ssa: { id: 'ssa', label: 'ServeStack (FastAPI, interface asgi)', short: 'ServeStack asgi', app: 'fastapi', needs: ['fastapi', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ssa', asgi: true }) },
   node: { id: 'node', label: 'bare node:http (1 KiB from memory)', short: 'bare node', app: 'static', needs: [], start: startBareNode },
 };
 
 /** Ports a stack needs: the front, plus the app server's behind nginx. */
-export const portsFor = (id) => (id === 'ng' || id === 'nu' ? 2 : 1);
+export const portsFor = (id) => (id === 'ng' || id === 'ngt' || id === 'nu' ? 2 : 1);
 
 /** A started stack: its URL, its process groups, and what they cost. */
 class RunningStack {
@@ -171,23 +175,31 @@ function startNginx(ngx, conf) {
   return nginx;
 }
 
-async function startNginxGunicorn({ tmp, fixturesDir, ports, nginxWorkers }) {
-  const dir = path.join(tmp, 'ng');
+/** threads: gunicorn's gthread worker class with that many threads a worker; else its sync workers. */
+async function startNginxGunicorn({ tmp, fixturesDir, ports, nginxWorkers }, { id, threads }) {
+  const dir = path.join(tmp, id);
   const app = path.join(dir, 'app');
   writeAppDir(app, fixturesDir);
   const ngx = path.join(dir, 'nginx');
   const [port, upstreamPort] = ports;
-  const conf = writeNginxConf(ngx, { port, upstreamPort, app, nginxWorkers, upstreamNote: "offered; gunicorn's sync workers close after each response anyway" });
+  const conf = writeNginxConf(ngx, {
+    port,
+    upstreamPort,
+    app,
+    nginxWorkers,
+    upstreamNote: threads ? 'gthread workers keep connections open, so nginx reuses them' : "offered; gunicorn's sync workers close after each response anyway",
+  });
+  const workerClass = threads ? ['--worker-class', 'gthread', '--threads', String(threads)] : ['--worker-class', 'sync'];
   const gunicorn = startGroup(
     'gunicorn',
     GUNICORN,
-    ['--workers', '2', '--worker-class', 'sync', '--bind', `127.0.0.1:${upstreamPort}`, '--chdir', app, '--log-level', 'warning', '--error-logfile', path.join(dir, 'gunicorn.log'), 'app:app'],
+    ['--workers', '2', ...workerClass, '--bind', `127.0.0.1:${upstreamPort}`, '--chdir', app, '--log-level', 'warning', '--error-logfile', path.join(dir, 'gunicorn.log'), 'app:app'],
     { cwd: app, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, stdout: path.join(dir, 'gunicorn.out'), stderr: path.join(dir, 'gunicorn.out') },
   );
   gunicorn.stopSignal = 'SIGTERM';
   gunicorn.kindOf = fixedKind('gunicorn');
   const nginx = startNginx(ngx, conf);
-  const stack = new RunningStack(STACKS.ng, `http://127.0.0.1:${port}`, [nginx, gunicorn], {
+  const stack = new RunningStack(STACKS[id], `http://127.0.0.1:${port}`, [nginx, gunicorn], {
     config: conf,
     logs: [path.join(dir, 'gunicorn.log'), path.join(ngx, 'error.log')],
   });
@@ -259,7 +271,7 @@ async function startBareNode({ tmp, fixturesDir, ports }) {
  * `servestack serve` on it: the Flask app, or with ASGI the FastAPI app, 2 workers.
  * Also used by the cold-start measure, so both start the same way.
  */
-export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi = false }) {
+export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi = false, threads = 1 }) {
   const app = path.join(dir, 'app');
   writeAppDir(app, fixturesDir);
   const pool = asgi ? '"app": "fastapi_app:app", "interface": "asgi"' : '"app": "app:app"';
@@ -269,7 +281,7 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
 {
   "listen": "127.0.0.1:${port}",
   "pools": {
-    "web": { ${pool}, "workers": 2, "threads": 1, "timeout": "30s" }
+    "web": { ${pool}, "workers": 2, "threads": ${threads}, "timeout": "30s" }
   },
   "routes": [
     { "path": "/static/", "static": "static" },
@@ -294,10 +306,10 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
   };
 }
 
-async function startServeStack({ tmp, fixturesDir, ports, cli, repo, cpuProf }, { id, prefetch, asgi }) {
+async function startServeStack({ tmp, fixturesDir, ports, cli, repo, cpuProf }, { id, prefetch, asgi, threads }) {
   const dir = path.join(tmp, id);
   const [port] = ports;
-  const run = serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi });
+  const run = serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi, threads });
   // --cpu-prof: Node writes the profile when the server exits (it does on SIGTERM).
   const cpuProfDir = cpuProf ? path.join(dir, 'cpu-prof') : undefined;
   const args = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, ...run.args] : run.args;

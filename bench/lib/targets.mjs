@@ -49,6 +49,16 @@ export function evaluateTargets(result) {
       verdict: judged({ clean: a.clean && b.clean }, t >= 0.85),
     });
   }
+  const threads = scenario('threads');
+  if (threads?.summary.ngt && threads.summary.sst) {
+    const a = threads.summary.ngt, b = threads.summary.sst;
+    const t = b.rps / a.rps, p = b.p99Ms / a.p99Ms;
+    out.push({
+      target: 'threads c=64 (I/O-bound): ServeStack (threads 4) ≥ 1.0× nginx + gunicorn gthread\'s req/s, p99 no worse',
+      figure: `${ratio(t)} req/s, p99 ${ratio(p)} (${b.p99Ms.toFixed(1)} vs ${a.p99Ms.toFixed(1)} ms)`,
+      verdict: judged({ clean: a.clean && b.clean }, t >= 1 && p <= 1),
+    });
+  }
   const fa = scenario('fastapi');
   if (fa?.summary.nu && fa.summary.ssa) {
     const a = fa.summary.nu, b = fa.summary.ssa;
