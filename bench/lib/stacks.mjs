@@ -245,12 +245,15 @@ async function startNginxUvicorn({ tmp, fixturesDir, ports, nginxWorkers }) {
   return stack;
 }
 
-async function startBareNode({ tmp, fixturesDir, ports }) {
+async function startBareNode({ tmp, fixturesDir, ports, repo }) {
   const dir = path.join(tmp, 'node');
   const app = path.join(dir, 'app');
   writeAppDir(app, fixturesDir);
   const [port] = ports;
-  const group = startGroup('bare node', process.execPath, [path.join(fixturesDir, 'static-ceiling.mjs'), String(port), path.join(app, STATIC_FILE)], {
+  // The ServeStack front's V8 flags and malloc setting: the ceiling is the same Node, run the same way.
+  const launch = serverNodeLaunch(path.join(repo, 'server', 'nodeLaunch.json'));
+  const group = startGroup('bare node', process.execPath, [...launch.nodeFlags, path.join(fixturesDir, 'static-ceiling.mjs'), String(port), path.join(app, STATIC_FILE)], {
+    env: { ...process.env, ...launch.env },
     cwd: dir,
     stdout: path.join(dir, 'node.log'),
     stderr: path.join(dir, 'node.log'),
@@ -264,6 +267,15 @@ async function startBareNode({ tmp, fixturesDir, ports }) {
     throw error;
   }
   return stack;
+}
+
+/**
+ * The V8 flags and malloc setting the CLI's first line and the extension give the server
+ * (server/nodeLaunch.json; the server is also told what each variable was, as
+ * server/launch.ts does).
+ */
+function serverNodeLaunch(file) {
+  return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 /**
@@ -290,10 +302,8 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
 }
 `,
   );
-  // The V8 flags and malloc setting the CLI's first line and the extension give the server
-  // (server/nodeLaunch.json, with what each variable was, as server/launch.ts does).
-  const launch = JSON.parse(readFileSync(path.join(path.dirname(cli), '..', 'server', 'nodeLaunch.json'), 'utf8'));
-  const launchEnv = Object.fromEntries(Object.entries(launch.env).flatMap(([name, value]) => [[name, value], [`SERVESTACK_WAS_${name}`, process.env[name] ?? '']]));
+  const launch = serverNodeLaunch(path.join(path.dirname(cli), '..', 'server', 'nodeLaunch.json'));
+  const launchEnv = { ...launch.env, ...Object.fromEntries(Object.keys(launch.env).map((name) => [`SERVESTACK_WAS_${name}`, process.env[name] ?? ''])) };
   const args = [...launch.nodeFlags, cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
   if (prefetch !== undefined) args.push('--prefetch', String(prefetch));
   mkdirSync(path.join(dir, 'run'), { recursive: true, mode: 0o700 });
