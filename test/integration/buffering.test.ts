@@ -181,7 +181,7 @@ describe('response buffering', { skip: python ? false : 'no python3 found' }, ()
     }
   });
 
-  test('a large answer that came whole in one frame waits for a slow client in the temp file, and is logged with what left', async () => {
+  test('a large answer the app returned whole (32 MiB: 256 KiB chunks from the worker) waits for a slow client in the temp file, and is logged with what left', async () => {
     const served = await serveApp({ pools: POOL(1), routes: [{ path: '/', pool: 'web' }] });
     try {
       const want = expectedSha(32);
