@@ -182,10 +182,14 @@ class InjectingSink implements ResponseSink {
     this.sink.fail(failure);
   }
 
-  /** A whole answer (it came in one read) is looked at once, and stays whole. */
+  /**
+   * A whole answer (it came in one read) is looked at once, and stays whole. One over
+   * MAX_HELD_BYTES passes as it came, as it would streamed: whether a page gets the tag
+   * must not depend on how the worker framed it (over 1 MiB it is streamed).
+   */
   complete?(status: number, headers: [string, string][], body: Buffer | undefined): void {
     const sink = this.sink;
-    if (!body || skipReason(this.req.method ?? 'GET', this.req.headers, status, headers) !== undefined) return sink.complete!(status, headers, body);
+    if (!body || body.length > MAX_HELD_BYTES || skipReason(this.req.method ?? 'GET', this.req.headers, status, headers) !== undefined) return sink.complete!(status, headers, body);
     const tagged = withScriptTag(body, scriptTag(this.basePath, cspNonce(headers)));
     if (!tagged) return sink.complete!(status, headers, body); // a fragment
     sink.complete!(status, withTag(headers, tagged.length - body.length), tagged);

@@ -177,4 +177,11 @@ test('a whole answer (one read from the worker) gets the same tag and length in 
   assert.equal(fragment.body!.toString(), '<p>swap me</p>');
   const json = whole('{"a":"</body>"}', [['Content-Type', 'application/json']]);
   assert.equal(json.body!.toString(), '{"a":"</body>"}');
+  // Over the hold limit a page passes untouched whole, as it does streamed with its length declared.
+  const bigPage = '<html><body>' + 'x'.repeat(MAX_HELD_BYTES) + '</body></html>';
+  const bigHead: [string, string][] = [...HTML, ['Content-Length', String(bigPage.length)]];
+  const big = whole(bigPage, bigHead);
+  assert.deepEqual([big.headers, big.body!.length], [bigHead, bigPage.length]);
+  const bigStreamed = run([bigPage], bigHead);
+  assert.deepEqual([bigStreamed.headers, bigStreamed.body.length], [bigHead, bigPage.length]);
 });
