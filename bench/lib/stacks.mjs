@@ -251,7 +251,7 @@ async function startBareNode({ tmp, fixturesDir, ports, repo }) {
   writeAppDir(app, fixturesDir);
   const [port] = ports;
   // The ServeStack front's V8 flags and malloc setting: the ceiling is the same Node, run the same way.
-  const launch = serverNodeLaunch(path.join(repo, 'server', 'nodeLaunch.json'));
+  const launch = serverNodeLaunch(repo);
   const group = startGroup('bare node', process.execPath, [...launch.nodeFlags, path.join(fixturesDir, 'static-ceiling.mjs'), String(port), path.join(app, STATIC_FILE)], {
     env: { ...process.env, ...launch.env },
     cwd: dir,
@@ -274,8 +274,8 @@ async function startBareNode({ tmp, fixturesDir, ports, repo }) {
  * (server/nodeLaunch.json; the server is also told what each variable was, as
  * server/launch.ts does).
  */
-function serverNodeLaunch(file) {
-  return JSON.parse(readFileSync(file, 'utf8'));
+function serverNodeLaunch(repo) {
+  return JSON.parse(readFileSync(path.join(repo, 'server', 'nodeLaunch.json'), 'utf8'));
 }
 
 /**
@@ -302,7 +302,7 @@ export function serveStackCommand({ dir, fixturesDir, port, cli, prefetch, asgi 
 }
 `,
   );
-  const launch = serverNodeLaunch(path.join(path.dirname(cli), '..', 'server', 'nodeLaunch.json'));
+  const launch = serverNodeLaunch(path.resolve(path.dirname(cli), '..'));
   const launchEnv = { ...launch.env, ...Object.fromEntries(Object.keys(launch.env).map((name) => [`SERVESTACK_WAS_${name}`, process.env[name] ?? ''])) };
   const args = [...launch.nodeFlags, cli, 'serve', app, '--port', String(port), '--python', PYTHON, '--workers', '2'];
   if (prefetch !== undefined) args.push('--prefetch', String(prefetch));
