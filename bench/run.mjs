@@ -48,6 +48,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --quiet-wait S      before each run, wait up to S seconds for other load to drop below --quiet-cores (default 20)
   --quiet-cores C     (default 0.25)
   --noisy-cores C     a run during which other processes used more than C cores is marked noisy (default 0.3)
+  --noisy-steal C     a run during which the hypervisor took more than C cores (steal time) is
+                      marked noisy too, and the quiet wait waits for it as well (default 0.04)
   --retries N         extra attempts per stack and scenario to replace noisy runs (default 2)
   --quick             1 run × 3 s, 1 s warm-up, no quiet wait; writes nothing unless --write
   --write / --no-write  append to bench/RESULTS.md (default: write, except with --quick)
@@ -62,7 +64,7 @@ const { values: opt } = parseArgs({
   options: {
     runs: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
     scenarios: { type: 'string' }, stacks: { type: 'string' }, 'nginx-workers': { type: 'string' }, 'cold-runs': { type: 'string' },
-    'quiet-wait': { type: 'string' }, 'quiet-cores': { type: 'string' }, 'noisy-cores': { type: 'string' }, retries: { type: 'string' },
+    'quiet-wait': { type: 'string' }, 'quiet-cores': { type: 'string' }, 'noisy-cores': { type: 'string' }, 'noisy-steal': { type: 'string' }, retries: { type: 'string' },
     quick: { type: 'boolean' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' },
     results: { type: 'string' }, 'keep-tmp': { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   },
@@ -87,6 +89,7 @@ const options = {
   quietWait: num(opt['quiet-wait'], opt.quick ? 0 : 20, 'quiet-wait'),
   quietCores: num(opt['quiet-cores'], 0.25, 'quiet-cores'),
   noisyCores: num(opt['noisy-cores'], 0.3, 'noisy-cores'),
+  noisySteal: num(opt['noisy-steal'], 0.04, 'noisy-steal'),
   retries: num(opt.retries, opt.quick ? 0 : 2, 'retries'),
   coldRuns: num(opt['cold-runs'], 3, 'cold-runs'),
   write: opt['no-write'] ? false : (opt.write ?? !opt.quick),
@@ -177,12 +180,17 @@ log(`${facts.nproc} × ${facts.cpu}, load average ${facts.loadavg}; ~${Math.roun
 const running = new Map();
 const allStacksCpu = () => [...running.values()].reduce((s, st) => s + st.cpuSeconds(), 0);
 
-/** Cores used by everything but our stacks, wrk and this process, over `ms`. */
+/**
+ * Over `ms`: cores used by everything but our stacks, wrk and this process, and cores the
+ * hypervisor took from this VM (steal time: on a shared host it cut one stack's runs by
+ * up to a quarter while no process of this machine was busy; bench/RESULTS.md, 2026-12-03).
+ */
 async function measureOther(ms) {
   const c0 = machineCpu(), s0 = allStacksCpu(), me0 = selfCpuSeconds(), t0 = performance.now();
   await sleep(ms);
   const c1 = machineCpu(), s1 = allStacksCpu(), me1 = selfCpuSeconds(), t1 = performance.now();
-  return Math.max(0, (c1.task - c0.task - (s1 - s0) - (me1 - me0)) / ((t1 - t0) / 1000));
+  const seconds = (t1 - t0) / 1000;
+  return { other: Math.max(0, (c1.task - c0.task - (s1 - s0) - (me1 - me0)) / seconds), steal: Math.max(0, (c1.steal - c0.steal) / seconds) };
 }
 
 let quietWaitedS = 0;
@@ -190,8 +198,8 @@ async function waitQuiet() {
   if (options.quietWait <= 0) return;
   const start = performance.now();
   while ((performance.now() - start) / 1000 < options.quietWait && quietWaitedS < quietBudgetS) {
-    const other = await measureOther(1000);
-    if (other < options.quietCores) break;
+    const { other, steal } = await measureOther(1000);
+    if (other < options.quietCores && steal < options.noisySteal) break;
     quietWaitedS += 1;
   }
 }
@@ -214,8 +222,8 @@ const addInto = (into, from, sign = 1) => {
 
 async function main() {
   const started = Date.now();
-  const backgroundBefore = await measureOther(2000);
-  log(`other load before starting: ${backgroundBefore.toFixed(2)} cores`);
+  const { other: backgroundBefore, steal: stealBefore } = await measureOther(2000);
+  log(`other load before starting: ${backgroundBefore.toFixed(2)} cores, steal ${stealBefore.toFixed(2)} cores`);
 
   // Cold start first: nothing else of ours is running yet.
   let cold;
@@ -290,13 +298,14 @@ async function main() {
           r.cpuUsPerReqByKind = Object.fromEntries(Object.entries(addInto({ ...kinds1 }, kinds0, -1)).map(([k, sec]) => [k, (Math.max(0, sec) * 1e6) / r.served]));
           r.rssAfterKb = stack.sampleMemory();
           r.otherCores = Math.max(0, (c1.task - c0.task - (s1 - s0) - (r.wrkCpuS ?? 0) - (me1 - me0)) / r.seconds);
-          r.noisy = r.otherCores > options.noisyCores;
+          r.stealCores = Math.max(0, (c1.steal - c0.steal) / r.seconds);
+          r.noisy = r.otherCores > options.noisyCores || r.stealCores > options.noisySteal;
           delete r.raw;
           runs[id].push(r);
           const kinds = r.kinds ? ` fast p99 ${(r.kinds.fast.p99_us / 1000).toFixed(1)} ms,` : '';
           const looped = r.looper ? ` (+${r.looper.n} looped ${sc.looper.path}, p50 ${r.looper.p50Ms.toFixed(0)} ms),` : '';
           const byKind = Object.entries(r.cpuUsPerReqByKind).map(([k, us]) => `${k} ${Math.round(us)}`).join(' + ');
-          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores${r.noisy ? ' (noisy)' : ''}`);
+          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
         }
       }
       // Like with like: quiet-run medians only when every stack has enough quiet runs.
@@ -353,6 +362,7 @@ async function main() {
     command: process.env.npm_lifecycle_event === 'bench' ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` : `node bench/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
     buildTime: Number.isFinite(buildMtime) ? new Date(buildMtime).toISOString().replace(/\.\d+Z$/, 'Z') : 'not built',
     backgroundBefore,
+    stealBefore,
     quietWaitedS,
     scenarios: results,
     coldStart: cold,

@@ -45,6 +45,8 @@ export function summarize(allRuns, quietOnly) {
     errors: allRuns.reduce((s, r) => s + r.errorCount, 0),
     otherCores: k((r) => r.otherCores),
     otherCoresMax: Math.max(...allRuns.map((r) => r.otherCores)),
+    stealCores: k((r) => r.stealCores),
+    stealCoresMax: Math.max(...allRuns.map((r) => r.stealCores)),
     fast: runs[0]?.kinds && {
       p50Ms: k((r) => r.kinds.fast.p50_us / 1000),
       p90Ms: k((r) => r.kinds.fast.p90_us / 1000),
@@ -86,7 +88,7 @@ export function renderSection(result) {
   L.push(`- Machine: ${facts.nproc} cores (\`nproc\`), ${facts.cpu}, ${facts.memory} RAM, ${facts.os}, Linux ${facts.kernel}; wrk runs on the same cores as the servers.`);
   L.push(`- Versions: Node ${facts.node}, ${facts.python} (Flask ${facts.flask}, FastAPI ${facts.fastapi}), ${facts.nginx}, ${facts.gunicorn}, uvicorn ${facts.uvicorn} (uvloop ${facts.uvloop}, httptools ${facts.httptools}), ${facts.wrk}; ServeStack \`${facts.servestack}\` (dist/cli.js built ${result.buildTime}).`);
   L.push(`- Stacks: nginx with worker_processes ${options.nginxWorkers}, access_log buffered (64k) to /dev/null, sendfile on, upstream keepalive 16 (gunicorn's sync workers close every connection anyway; uvicorn keeps them). gunicorn: 2 sync workers, no access log. uvicorn: 2 workers, --loop uvloop --http httptools, no access log. ServeStack: pool of 2 workers (threads 1; 4 for the threads scenario, against gunicorn's gthread with 4), access log on stdout → /dev/null; the FastAPI pool with "interface": "asgi". Bare node: node:http answering the 1 KiB file from memory, with the front's V8 flags and malloc setting (server/nodeLaunch.json).`);
-  L.push(`- Load outside the benchmark: load average ${facts.loadavg} at start; ${result.backgroundBefore.toFixed(2)} cores busy in the 2 s before the first stack started; per run, see the "other" column (cores used by processes other than the stacks, wrk and the runner, averaged over the run). Each run first waited up to ${options.quietWait} s for the machine to go quiet (below ${options.quietCores} cores; ${result.quietWaitedS.toFixed(0)} s waited in all); a run with more than ${options.noisyCores} cores of other load was marked noisy and retried (up to ${options.retries} extra runs per stack and scenario).`);
+  L.push(`- Load outside the benchmark: load average ${facts.loadavg} at start; ${result.backgroundBefore.toFixed(2)} cores busy and ${result.stealBefore.toFixed(2)} cores of steal time in the 2 s before the first stack started; per run, see the "other" column (cores used by processes other than the stacks, wrk and the runner, averaged over the run) and the "steal" column (cores the hypervisor gave to other guests while this VM wanted them). Each run first waited up to ${options.quietWait} s for the machine to go quiet (below ${options.quietCores} cores of other load and ${options.noisySteal} of steal; ${result.quietWaitedS.toFixed(0)} s waited in all); a run with more than ${options.noisyCores} cores of other load or ${options.noisySteal} of steal was marked noisy and retried (up to ${options.retries} extra runs per stack and scenario).`);
   L.push(`- Kernel: tcp_tw_reuse=${facts.sysctl.tcp_tw_reuse}, somaxconn=${facts.sysctl.somaxconn}, ip_local_port_range=${facts.sysctl.ip_local_port_range}.`);
   L.push('');
 
@@ -105,13 +107,13 @@ export function renderSection(result) {
   if (result.scenarios.length) {
     L.push('### Throughput and latency');
     L.push('');
-    L.push('A run marked * had other processes using more than ' + options.noisyCores + ' cores. A scenario\'s medians are of its quiet runs when every stack had enough of them (at least half the wanted number), else of all its runs ("all runs" in the first column). "other": median (max) cores used by other processes during the runs. For mixed-200, req/s and latencies are of the fast requests (wrk\'s 15 connections); the CPU per request counts the looped slow requests too.');
+    L.push('A run marked * had other processes using more than ' + options.noisyCores + ' cores, or more than ' + options.noisySteal + ' cores of steal time. A scenario\'s medians are of its quiet runs when every stack had enough of them (at least half the wanted number), else of all its runs ("all runs" in the first column). "other": median (max) cores used by other processes during the runs; "steal": the same for steal time (cores the hypervisor gave to other guests). For mixed-200, req/s and latencies are of the fast requests (wrk\'s 15 connections); the CPU per request counts the looped slow requests too.');
     L.push('');
-    L.push('| scenario | stack | req/s | runs (req/s) | p50 ms | p99 ms | stack CPU µs/req | wrk CPU µs/req | errors (all runs) | other (cores) |');
-    L.push('|---|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    L.push('| scenario | stack | req/s | runs (req/s) | p50 ms | p99 ms | stack CPU µs/req | wrk CPU µs/req | errors (all runs) | other (cores) | steal (cores) |');
+    L.push('|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const x of result.scenarios) {
       for (const [id, s] of Object.entries(x.summary)) {
-        L.push(`| ${sc(x)}${s.clean ? '' : ', all runs'} | ${STACKS[id].label} | ${fmtInt(s.rps)} | ${s.runLabels.join(' / ')} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${fmtInt(s.cpuUsPerReq)} | ${fmtInt(s.wrkUsPerReq)} | ${s.errors} | ${s.otherCores.toFixed(2)} (max ${s.otherCoresMax.toFixed(2)}) |`);
+        L.push(`| ${sc(x)}${s.clean ? '' : ', all runs'} | ${STACKS[id].label} | ${fmtInt(s.rps)} | ${s.runLabels.join(' / ')} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${fmtInt(s.cpuUsPerReq)} | ${fmtInt(s.wrkUsPerReq)} | ${s.errors} | ${s.otherCores.toFixed(2)} (max ${s.otherCoresMax.toFixed(2)}) | ${s.stealCores.toFixed(2)} (max ${s.stealCoresMax.toFixed(2)}) |`);
       }
     }
     L.push('');
