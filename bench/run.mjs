@@ -188,11 +188,18 @@ const allStacksCpu = () => [...running.values()].reduce((s, st) => s + st.cpuSec
  * up to a quarter while no process of this machine was busy; bench/RESULTS.md, 2026-12-03).
  */
 async function measureOther(ms) {
-  const c0 = machineCpu(), s0 = allStacksCpu(), me0 = selfCpuSeconds(), t0 = performance.now();
+  const before = outsideReading(), t0 = performance.now();
   await sleep(ms);
-  const c1 = machineCpu(), s1 = allStacksCpu(), me1 = selfCpuSeconds(), t1 = performance.now();
-  const seconds = (t1 - t0) / 1000;
-  return { other: Math.max(0, (c1.task - c0.task - (s1 - s0) - (me1 - me0)) / seconds), steal: Math.max(0, (c1.steal - c0.steal) / seconds) };
+  return outsideLoad(before, outsideReading(), (performance.now() - t0) / 1000);
+}
+
+/** What outsideLoad compares: the machine's counters, our stacks' CPU and this process's. */
+const outsideReading = () => ({ machine: machineCpu(), stacks: allStacksCpu(), self: selfCpuSeconds() });
+
+/** Cores of other load and of steal between two readings `seconds` apart; wrk's own CPU is not other load. */
+function outsideLoad(a, b, seconds, wrkCpuS = 0) {
+  const busy = b.machine.task - a.machine.task - (b.stacks - a.stacks) - wrkCpuS - (b.self - a.self);
+  return { other: Math.max(0, busy / seconds), steal: Math.max(0, (b.machine.steal - a.machine.steal) / seconds) };
 }
 
 let quietWaitedS = 0;
@@ -289,9 +296,9 @@ async function main() {
         for (const id of order) {
           const stack = running.get(id);
           await waitQuiet();
-          const c0 = machineCpu(), s0 = allStacksCpu(), own0 = stack.cpuSeconds(), kinds0 = stack.cpuByKind(), me0 = selfCpuSeconds();
+          const outside0 = outsideReading(), own0 = stack.cpuSeconds(), kinds0 = stack.cpuByKind();
           const r = await load(stack, options.duration);
-          const c1 = machineCpu(), s1 = allStacksCpu(), own1 = stack.cpuSeconds(), kinds1 = stack.cpuByKind(), me1 = selfCpuSeconds();
+          const outside1 = outsideReading(), own1 = stack.cpuSeconds(), kinds1 = stack.cpuByKind();
           const dead = stack.died();
           if (dead) throw new Error(`${dead.name} of ${stack.def.label} exited during ${sc.id} (code ${dead.exitCode}, signal ${dead.signal}); see ${stack.notes.logs.join(', ')}`);
           r.served = r.requests + (r.looper?.n ?? 0);
@@ -299,8 +306,7 @@ async function main() {
           r.cpuUsPerReq = (r.stackCpuS * 1e6) / r.served;
           r.cpuUsPerReqByKind = Object.fromEntries(Object.entries(addInto({ ...kinds1 }, kinds0, -1)).map(([k, sec]) => [k, (Math.max(0, sec) * 1e6) / r.served]));
           r.rssAfterKb = stack.sampleMemory();
-          r.otherCores = Math.max(0, (c1.task - c0.task - (s1 - s0) - (r.wrkCpuS ?? 0) - (me1 - me0)) / r.seconds);
-          r.stealCores = Math.max(0, (c1.steal - c0.steal) / r.seconds);
+          ({ other: r.otherCores, steal: r.stealCores } = outsideLoad(outside0, outside1, r.seconds, r.wrkCpuS ?? 0));
           r.noisy = r.otherCores > options.noisyCores || r.stealCores > options.noisySteal;
           delete r.raw;
           runs[id].push(r);
@@ -353,7 +359,7 @@ async function main() {
     for (const [id, s] of Object.entries(sc.summary)) {
       if (s.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
       if (s.looper?.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.looper.errors} failed looped requests over the runs.`);
-      if (!s.clean) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores); the scenario's medians include noisy runs.`);
+      if (!s.clean) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores, steal up to ${s.stealCoresMax.toFixed(2)}); the scenario's medians include noisy runs.`);
     }
   }
   if (cold?.noisy) notes.push(`cold start: other processes used up to ${Math.max(...cold.otherCores).toFixed(2)} cores during an attempt.`);
