@@ -20,7 +20,7 @@ import { machineFacts } from './lib/machine.mjs';
 import { freePorts, httpGet, sleep } from './lib/procs.mjs';
 import { guardRun, sourcesNewerThan } from './lib/runGuard.mjs';
 import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
-import { enoughQuiet, renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
+import { renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
 import { GUNICORN, NGINX, portsFor, PYTHON, STACKS } from './lib/stacks.mjs';
 import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
 import { startLooper } from './lib/looper.mjs';
@@ -239,7 +239,7 @@ async function main() {
   if (coldStart) {
     await waitQuiet();
     cold = await measureColdStart({ tmp, fixturesDir, cli, repo, runs: options.coldRuns, log });
-    cold.noisy = cold.otherCores.some((c) => c > options.noisyCores);
+    cold.noisy = cold.otherCores.some((c) => c > options.noisyCores) || cold.stealCores.some((c) => c > options.noisySteal);
   }
 
   const ports = await freePorts(startIds.reduce((n, id) => n + portsFor(id), 0));
@@ -316,8 +316,6 @@ async function main() {
           log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
         }
       }
-      // Like with like: quiet-run medians only when every stack has enough quiet runs.
-      const quietOnly = sc.stacks.every((id) => enoughQuiet(runs[id], options.runs));
       results.push({
         id: sc.id,
         name: sc.name,
@@ -328,7 +326,7 @@ async function main() {
         looper: sc.looper,
         anchor: sc.anchor,
         runs,
-        summary: Object.fromEntries(sc.stacks.map((id) => [id, { ...summarize(runs[id], quietOnly), peakRssByKind: scenarioPeaks[id] }])),
+        summary: Object.fromEntries(sc.stacks.map((id) => [id, { ...summarize(runs[id], options.runs), peakRssByKind: scenarioPeaks[id] }])),
       });
       scenarioPeaks = null;
     }
@@ -359,10 +357,10 @@ async function main() {
     for (const [id, s] of Object.entries(sc.summary)) {
       if (s.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.errors} wrk errors over the runs (connect/read/write/timeout/non-2xx); --keep-tmp keeps the stacks' logs.`);
       if (s.looper?.errors > 0) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.looper.errors} failed looped requests over the runs.`);
-      if (!s.clean) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores, steal up to ${s.stealCoresMax.toFixed(2)}); the scenario's medians include noisy runs.`);
+      if (!s.clean) notes.push(`${sc.id}, ${STACKS[id].label}: ${s.cleanRuns} of ${s.allRuns} runs were quiet (other processes used up to ${s.otherCoresMax.toFixed(2)} cores, steal up to ${s.stealCoresMax.toFixed(2)}); its medians include noisy runs, and no target compares it.`);
     }
   }
-  if (cold?.noisy) notes.push(`cold start: other processes used up to ${Math.max(...cold.otherCores).toFixed(2)} cores during an attempt.`);
+  if (cold?.noisy) notes.push(`cold start: during an attempt other processes used up to ${Math.max(...cold.otherCores).toFixed(2)} cores, steal up to ${Math.max(...cold.stealCores).toFixed(2)}.`);
   const argv = process.argv.slice(2);
   const result = {
     facts,

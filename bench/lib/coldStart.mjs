@@ -10,10 +10,14 @@ import { median } from './stats.mjs';
 const POLL_MS = 10;
 const GIVE_UP_MS = 30000;
 
-/** Returns { runs: [ms…], medianMs, otherCores: [cores busy elsewhere during each attempt] }. */
+/**
+ * Returns { runs: [ms…], medianMs, otherCores: [cores busy elsewhere during each attempt],
+ * stealCores: [cores the hypervisor took during each attempt] }.
+ */
 export async function measureColdStart({ tmp, fixturesDir, cli, repo, runs, log }) {
   const times = [];
   const other = [];
+  const steal = [];
   for (let i = 0; i < runs; i++) {
     const dir = path.join(tmp, `cold-start-${i + 1}`);
     const [port] = await freePorts(1);
@@ -40,11 +44,12 @@ export async function measureColdStart({ tmp, fixturesDir, cli, repo, runs, log 
       const own = groupCpuSeconds(group.pgid);
       const c1 = machineCpu(), me1 = selfCpuSeconds();
       other.push(Math.max(0, (c1.task - c0.task - own - (me1 - me0)) / (ms / 1000)));
+      steal.push(Math.max(0, (c1.steal - c0.steal) / (ms / 1000)));
     } finally {
       await stopGroup(group, { signal: 'SIGTERM', graceMs: 15000 });
     }
     times.push(ms);
-    log(`cold start #${i + 1}: first 200 after ${ms.toFixed(0)} ms (other load ${other.at(-1).toFixed(2)} cores)`);
+    log(`cold start #${i + 1}: first 200 after ${ms.toFixed(0)} ms (other load ${other.at(-1).toFixed(2)} cores, steal ${steal.at(-1).toFixed(2)})`);
   }
-  return { runs: times, medianMs: median(times), otherCores: other };
+  return { runs: times, medianMs: median(times), otherCores: other, stealCores: steal };
 }

@@ -19,16 +19,17 @@ export function enoughQuiet(allRuns, wanted) {
 }
 
 /**
- * Medians of one scenario × stack: over its quiet runs when `quietOnly` (the caller
- * decides for the whole scenario, so every stack's medians are of the same kind), else
- * over every run.
+ * Medians of one scenario × stack: over its quiet runs when it has enough of them
+ * (`clean`), else over every run. Each stack is judged on its own runs, so a noisy
+ * comparison-only stack leaves the other stacks' figures quiet; a target or ratio
+ * compares like with like only when both of its stacks are clean.
  */
 const kindsOf = (runs, field) => [...new Set(runs.flatMap((r) => Object.keys(r[field] ?? {})))];
 
-export function summarize(allRuns, quietOnly) {
+export function summarize(allRuns, wanted) {
   const quiet = allRuns.filter((r) => !r.noisy);
-  const clean = quietOnly;
-  const runs = quietOnly ? quiet : allRuns;
+  const clean = enoughQuiet(allRuns, wanted);
+  const runs = clean ? quiet : allRuns;
   const k = (f) => median(runs.map(f));
   return {
     clean,
@@ -96,7 +97,7 @@ export function renderSection(result) {
   if (targets.length) {
     L.push('### Issue 14 targets');
     L.push('');
-    L.push('From this run\'s medians. A timed target gets a verdict only when its scenario\'s medians are of quiet runs.');
+    L.push('From this run\'s medians. A timed target gets a verdict only when both of its stacks\' medians are of quiet runs.');
     L.push('');
     L.push('| target | this run | verdict |');
     L.push('|---|---|---|');
@@ -107,7 +108,7 @@ export function renderSection(result) {
   if (result.scenarios.length) {
     L.push('### Throughput and latency');
     L.push('');
-    L.push('A run marked * had other processes using more than ' + options.noisyCores + ' cores, or more than ' + options.noisySteal + ' cores of steal time. A scenario\'s medians are of its quiet runs when every stack had enough of them (at least half the wanted number), else of all its runs ("all runs" in the first column). "other": median (max) cores used by other processes during the runs; "steal": the same for steal time (cores the hypervisor gave to other guests). For mixed-200, req/s and latencies are of the fast requests (wrk\'s 15 connections); the CPU per request counts the looped slow requests too.');
+    L.push('A run marked * had other processes using more than ' + options.noisyCores + ' cores, or more than ' + options.noisySteal + ' cores of steal time. A stack\'s medians are of its quiet runs when it had enough of them (at least half the wanted number), else of all its runs ("all runs" in the first column). "other": median (max) cores used by other processes during the runs; "steal": the same for steal time (cores the hypervisor gave to other guests). For mixed-200, req/s and latencies are of the fast requests (wrk\'s 15 connections); the CPU per request counts the looped slow requests too.');
     L.push('');
     L.push('| scenario | stack | req/s | runs (req/s) | p50 ms | p99 ms | stack CPU µs/req | wrk CPU µs/req | errors (all runs) | other (cores) | steal (cores) |');
     L.push('|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -120,7 +121,7 @@ export function renderSection(result) {
 
     L.push('### Ratios against each scenario\'s anchor');
     L.push('');
-    L.push('The anchor is nginx + gunicorn for the Flask scenarios (its gthread workers for threads), nginx + uvicorn for fastapi, the bare node:http server for static. Throughput: above 1× is better. Latency and CPU per request: below 1× is better.');
+    L.push('The anchor is nginx + gunicorn for the Flask scenarios (its gthread workers for threads), nginx + uvicorn for fastapi, the bare node:http server for static. Throughput: above 1× is better. Latency and CPU per request: below 1× is better. "noisy": one of the two stacks\' medians include noisy runs, so the ratio is not of like with like.');
     L.push('');
     L.push('| scenario | anchor | stack | req/s | p50 | p99 | CPU/req | fast p99 (mixed) |');
     L.push('|---|---|---|---:|---:|---:|---:|---:|');
@@ -130,7 +131,7 @@ export function renderSection(result) {
       for (const [id, s] of Object.entries(x.summary)) {
         if (id === x.anchor) continue;
         const fast = x.looper ? fmtRatio(s.p99Ms / base.p99Ms) : s.fast && base.fast ? fmtRatio(s.fast.p99Ms / base.fast.p99Ms) : '';
-        L.push(`| ${sc(x)} | ${STACKS[x.anchor].short} | ${STACKS[id].label} | ${fmtRatio(s.rps / base.rps)} | ${fmtRatio(s.p50Ms / base.p50Ms)} | ${fmtRatio(s.p99Ms / base.p99Ms)} | ${fmtRatio(s.cpuUsPerReq / base.cpuUsPerReq)} | ${fast} |`);
+        L.push(`| ${sc(x)}${s.clean && base.clean ? '' : ', noisy'} | ${STACKS[x.anchor].short} | ${STACKS[id].label} | ${fmtRatio(s.rps / base.rps)} | ${fmtRatio(s.p50Ms / base.p50Ms)} | ${fmtRatio(s.p99Ms / base.p99Ms)} | ${fmtRatio(s.cpuUsPerReq / base.cpuUsPerReq)} | ${fast} |`);
       }
     }
     L.push('');
