@@ -313,7 +313,7 @@ async function main() {
           const kinds = r.kinds ? ` fast p99 ${(r.kinds.fast.p99_us / 1000).toFixed(1)} ms,` : '';
           const looped = r.looper ? ` (+${r.looper.n} looped ${sc.looper.path}, p50 ${r.looper.p50Ms.toFixed(0)} ms),` : '';
           const byKind = Object.entries(r.cpuUsPerReqByKind).map(([k, us]) => `${k} ${Math.round(us)}`).join(' + ');
-          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
+          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}; wrk ${Number.isFinite(r.wrkCpuS) ? Math.round((r.wrkCpuS * 1e6) / r.requests) : '–'}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
         }
       }
       results.push({
