@@ -18,14 +18,14 @@ export function enoughQuiet(allRuns, wanted) {
   return allRuns.filter((r) => !r.noisy).length >= Math.ceil(wanted / 2);
 }
 
+const kindsOf = (runs, field) => [...new Set(runs.flatMap((r) => Object.keys(r[field] ?? {})))];
+
 /**
  * Medians of one scenario × stack: over its quiet runs when it has enough of them
  * (`clean`), else over every run. Each stack is judged on its own runs, so a noisy
  * comparison-only stack leaves the other stacks' figures quiet; a target or ratio
  * compares like with like only when both of its stacks are clean.
  */
-const kindsOf = (runs, field) => [...new Set(runs.flatMap((r) => Object.keys(r[field] ?? {})))];
-
 export function summarize(allRuns, wanted) {
   const quiet = allRuns.filter((r) => !r.noisy);
   const clean = enoughQuiet(allRuns, wanted);
