@@ -19,7 +19,7 @@ import { SCENARIOS } from './scenarios.mjs';
 import { machineFacts } from './lib/machine.mjs';
 import { freePorts, httpGet, sleep } from './lib/procs.mjs';
 import { guardRun, sourcesNewerThan } from './lib/runGuard.mjs';
-import { machineCpu, selfCpuSeconds } from './lib/procStats.mjs';
+import { machineCpu, outsideLoad, selfCpuSeconds } from './lib/procStats.mjs';
 import { renderSection, RESULTS_HEADER, summarize } from './lib/report.mjs';
 import { GUNICORN, NGINX, portsFor, PYTHON, STACKS } from './lib/stacks.mjs';
 import { runWrk, WRK, writeWrkScript } from './lib/wrk.mjs';
@@ -193,14 +193,12 @@ async function measureOther(ms) {
   return outsideLoad(before, outsideReading(), (performance.now() - t0) / 1000);
 }
 
+/** A run or cold-start attempt is noisy when other processes or the hypervisor took more than the thresholds. */
+const isNoisy = (otherCores, stealCores) => otherCores > options.noisyCores || stealCores > options.noisySteal;
+
 /** What outsideLoad compares: the machine's counters, our stacks' CPU and this process's. */
 const outsideReading = () => ({ machine: machineCpu(), stacks: allStacksCpu(), self: selfCpuSeconds() });
 
-/** Cores of other load and of steal between two readings `seconds` apart; wrk's own CPU is not other load. */
-function outsideLoad(a, b, seconds, wrkCpuS = 0) {
-  const busy = b.machine.task - a.machine.task - (b.stacks - a.stacks) - wrkCpuS - (b.self - a.self);
-  return { other: Math.max(0, busy / seconds), steal: Math.max(0, (b.machine.steal - a.machine.steal) / seconds) };
-}
 
 let quietWaitedS = 0;
 async function waitQuiet() {
@@ -239,7 +237,7 @@ async function main() {
   if (coldStart) {
     await waitQuiet();
     cold = await measureColdStart({ tmp, fixturesDir, cli, repo, runs: options.coldRuns, log });
-    cold.noisy = cold.otherCores.some((c) => c > options.noisyCores) || cold.stealCores.some((c) => c > options.noisySteal);
+    cold.noisy = cold.otherCores.some((other, i) => isNoisy(other, cold.stealCores[i]));
   }
 
   const ports = await freePorts(startIds.reduce((n, id) => n + portsFor(id), 0));
@@ -304,16 +302,17 @@ async function main() {
           r.served = r.requests + (r.looper?.n ?? 0);
           r.stackCpuS = own1 - own0;
           r.cpuUsPerReq = (r.stackCpuS * 1e6) / r.served;
+          r.wrkUsPerReq = ((r.wrkCpuS ?? NaN) * 1e6) / r.requests;
           r.cpuUsPerReqByKind = Object.fromEntries(Object.entries(addInto({ ...kinds1 }, kinds0, -1)).map(([k, sec]) => [k, (Math.max(0, sec) * 1e6) / r.served]));
           r.rssAfterKb = stack.sampleMemory();
           ({ other: r.otherCores, steal: r.stealCores } = outsideLoad(outside0, outside1, r.seconds, r.wrkCpuS ?? 0));
-          r.noisy = r.otherCores > options.noisyCores || r.stealCores > options.noisySteal;
+          r.noisy = isNoisy(r.otherCores, r.stealCores);
           delete r.raw;
           runs[id].push(r);
           const kinds = r.kinds ? ` fast p99 ${(r.kinds.fast.p99_us / 1000).toFixed(1)} ms,` : '';
           const looped = r.looper ? ` (+${r.looper.n} looped ${sc.looper.path}, p50 ${r.looper.p50Ms.toFixed(0)} ms),` : '';
           const byKind = Object.entries(r.cpuUsPerReqByKind).map(([k, us]) => `${k} ${Math.round(us)}`).join(' + ');
-          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}; wrk ${Number.isFinite(r.wrkCpuS) ? Math.round((r.wrkCpuS * 1e6) / r.requests) : '–'}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
+          log(`${sc.id} #${runs[id].length} ${STACKS[id].label}: ${Math.round(r.rps)} req/s,${looped} p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms,${kinds} ${Math.round(r.cpuUsPerReq)} µs CPU/req (${byKind}; wrk ${Number.isFinite(r.wrkUsPerReq) ? Math.round(r.wrkUsPerReq) : '–'}), ${r.errorCount} errors, other load ${r.otherCores.toFixed(2)} cores, steal ${r.stealCores.toFixed(2)}${r.noisy ? ' (noisy)' : ''}`);
         }
       }
       results.push({

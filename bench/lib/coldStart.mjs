@@ -3,7 +3,7 @@
 // process group in its own folder on a fresh port, polled every 10 ms, then stopped.
 import path from 'node:path';
 import { freePorts, httpGet, sleep, startGroup, stopGroup } from './procs.mjs';
-import { groupCpuSeconds, machineCpu, selfCpuSeconds } from './procStats.mjs';
+import { groupCpuSeconds, machineCpu, outsideLoad, selfCpuSeconds } from './procStats.mjs';
 import { serveStackCommand } from './stacks.mjs';
 import { median } from './stats.mjs';
 
@@ -23,7 +23,8 @@ export async function measureColdStart({ tmp, fixturesDir, cli, repo, runs, log 
     const [port] = await freePorts(1);
     const run = serveStackCommand({ dir, fixturesDir, port, cli });
     const url = `http://127.0.0.1:${port}/`;
-    const c0 = machineCpu(), me0 = selfCpuSeconds();
+    // The attempt's own processes are new: their CPU is 0 at the start.
+    const before = { machine: machineCpu(), stacks: 0, self: selfCpuSeconds() };
     const t0 = performance.now();
     const group = startGroup(`servestack (cold start ${i + 1})`, run.cmd, run.args, { cwd: repo, env: run.env, stdout: '/dev/null', stderr: path.join(dir, 'servestack.err') });
     let ms;
@@ -41,10 +42,9 @@ export async function measureColdStart({ tmp, fixturesDir, cli, repo, runs, log 
         }
         if (ms === undefined) await sleep(POLL_MS);
       }
-      const own = groupCpuSeconds(group.pgid);
-      const c1 = machineCpu(), me1 = selfCpuSeconds();
-      other.push(Math.max(0, (c1.task - c0.task - own - (me1 - me0)) / (ms / 1000)));
-      steal.push(Math.max(0, (c1.steal - c0.steal) / (ms / 1000)));
+      const load = outsideLoad(before, { machine: machineCpu(), stacks: groupCpuSeconds(group.pgid), self: selfCpuSeconds() }, ms / 1000);
+      other.push(load.other);
+      steal.push(load.steal);
     } finally {
       await stopGroup(group, { signal: 'SIGTERM', graceMs: 15000 });
     }

@@ -123,3 +123,13 @@ export function selfCpuSeconds() {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
+
+/**
+ * Cores of other load and of steal between two readings `seconds` apart. A reading is
+ * { machine: machineCpu(), stacks: CPU seconds of the benchmark's own processes, self:
+ * selfCpuSeconds() }; wrk's own CPU is not other load.
+ */
+export function outsideLoad(a, b, seconds, wrkCpuS = 0) {
+  const busy = b.machine.task - a.machine.task - (b.stacks - a.stacks) - wrkCpuS - (b.self - a.self);
+  return { other: Math.max(0, busy / seconds), steal: Math.max(0, (b.machine.steal - a.machine.steal) / seconds) };
+}

@@ -42,7 +42,7 @@ export function summarize(allRuns, wanted) {
     p99Ms: k((r) => r.p99Ms),
     maxMs: Math.max(...runs.map((r) => r.maxMs)),
     cpuUsPerReq: k((r) => r.cpuUsPerReq),
-    wrkUsPerReq: k((r) => (r.wrkCpuS ?? NaN) * 1e6 / r.requests),
+    wrkUsPerReq: k((r) => r.wrkUsPerReq),
     errors: allRuns.reduce((s, r) => s + r.errorCount, 0),
     otherCores: k((r) => r.otherCores),
     otherCoresMax: Math.max(...allRuns.map((r) => r.otherCores)),
