@@ -12,11 +12,11 @@
 // of server/nodeLaunch.json, as the bench runs it) and the bare ceiling with
 // `node bench/fixtures/static-ceiling.mjs 18330 DIR/static/1k.txt`.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readStat } from './lib/procs.mjs';
+import { treeStats } from './lib/procs.mjs';
 import { CLK_TCK } from './lib/procStats.mjs';
 import { median } from './lib/stats.mjs';
 import { runWrk, writeWrkScript } from './lib/wrk.mjs';
@@ -63,7 +63,7 @@ function positive(flag, text) {
 }
 
 /** The pid listening on 127.0.0.1:PORT, from ss(8). */
-export function listenerPid(port) {
+function listenerPid(port) {
   const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
   const m = /pid=(\d+)/.exec(out);
   if (!m) throw new Error(`nothing listens on port ${port} (or ss cannot see its process: run as its user)`);
@@ -72,23 +72,10 @@ export function listenerPid(port) {
 
 /** CPU seconds of PID itself and of its descendants now alive (a pool's workers). */
 function cpuSeconds(pid) {
-  const own = readStat(pid);
+  const [own, ...below] = treeStats(pid);
   if (!own) throw new Error(`process ${pid} is gone`);
-  const all = [];
-  for (const name of readdirSync('/proc')) {
-    const st = /^\d+$/.test(name) ? readStat(Number(name)) : undefined;
-    if (st) all.push(st);
-  }
   let descendants = 0;
-  const todo = [pid];
-  while (todo.length) {
-    const parent = todo.pop();
-    for (const st of all) {
-      if (st.ppid !== parent) continue;
-      descendants += st.utime + st.stime;
-      todo.push(st.pid);
-    }
-  }
+  for (const st of below) descendants += st.utime + st.stime;
   return { own: (own.utime + own.stime) / CLK_TCK, descendants: descendants / CLK_TCK };
 }
 

@@ -67,14 +67,24 @@ export function groupPids(pgid) {
 export function groupStats(pgid) {
   const leader = readStat(pgid);
   if (!leader || leader.pgrp !== pgid) return groupPids(pgid).map(readStat).filter(Boolean);
+  return statsBelow(leader).filter((st) => st.pgrp === pgid);
+}
+
+/** The /proc stat of PID and then of every process below it now alive (empty when PID is gone). */
+export function treeStats(pid) {
+  const root = readStat(pid);
+  return root ? statsBelow(root) : [];
+}
+
+function statsBelow(root) {
   const out = [];
-  const todo = [leader];
+  const todo = [root];
   const seen = new Set();
   while (todo.length) {
     const st = todo.pop();
     if (seen.has(st.pid)) continue;
     seen.add(st.pid);
-    if (st.pgrp === pgid) out.push(st);
+    out.push(st);
     for (const child of childrenOf(st.pid)) {
       const cs = readStat(child);
       if (cs) todo.push(cs);
