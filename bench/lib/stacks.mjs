@@ -1,6 +1,6 @@
 // The stacks under test, each serving its own copy of the same app folder:
 //   ng    nginx (reverse proxy + static files) → gunicorn, 2 sync workers (Flask app)
-//   ss    servestack serve, pool of 2 workers, default dispatch (prefetch 8) (Flask app)
+//   ss    servestack serve, pool of 2 workers, default dispatch (prefetch up to 8, by load) (Flask app)
 //   ss0   servestack serve, pool of 2 workers, --prefetch 0 (strictly one request per worker)
 //   ngt   nginx → gunicorn, 2 gthread workers of 4 threads each (Flask app)
 //   sst   servestack serve, pool of 2 workers, "threads": 4 (Flask app)
@@ -45,7 +45,7 @@ const fixedKind = (kind) => () => kind;
 export const STACKS = {
   ng: { id: 'ng', label: 'nginx + gunicorn', short: 'nginx+gunicorn', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: (ctx) => startNginxGunicorn(ctx, { id: 'ng' }) },
   ngt: { id: 'ngt', label: 'nginx + gunicorn (gthread, 4 threads)', short: 'nginx+gunicorn gthread', app: 'flask', needs: ['nginx', 'gunicorn', 'flask'], start: (ctx) => startNginxGunicorn(ctx, { id: 'ngt', threads: 4 }) },
-  ss: { id: 'ss', label: 'ServeStack (prefetch 8, default)', short: 'ServeStack', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss' }) },
+  ss: { id: 'ss', label: 'ServeStack (default dispatch)', short: 'ServeStack', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss' }) },
   ss0: { id: 'ss0', label: 'ServeStack (--prefetch 0, strict)', short: 'ServeStack strict', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'ss0', prefetch: 0 }) },
   sst: { id: 'sst', label: 'ServeStack (threads 4)', short: 'ServeStack threads', app: 'flask', needs: ['flask', 'cli'], start: (ctx) => startServeStack(ctx, { id: 'sst', threads: 4 }) },
   nu: { id: 'nu', label: 'nginx + uvicorn (uvloop, httptools)', short: 'nginx+uvicorn', app: 'fastapi', needs: ['nginx', 'uvicorn', 'fastapi'], start: startNginxUvicorn },
