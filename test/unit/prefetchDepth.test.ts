@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { prefetchDepth } from '../../server/pool/pool';
 
 test('prefetch commits a quarter of a worker\'s share of the outstanding requests, at least two', () => {
-  // 16 connections on 2 workers: 2 beyond the running one, the other 12 wait for whichever worker gets free first.
+  // 16 connections on 2 workers: 2 beyond each running one (6 at the workers); the other 10 wait for whichever worker gets free first.
   assert.equal(prefetchDepth(16, 2, 8), 2);
   assert.equal(prefetchDepth(32, 2, 8), 4);
   assert.equal(prefetchDepth(20, 2, 8), 3);
